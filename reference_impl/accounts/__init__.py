@@ -1,0 +1,1 @@
+"""Account data shared by auth (registration, login) and users (creation, lookup)."""

@@ -1,0 +1,68 @@
+"""Account creation and lookup: SQL first (the database decides uniqueness and builds the user JSON)."""
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from reference_impl.accounts.schemas import AccountCreate
+from reference_impl.core.passwords import hash_password
+
+PASSWORD_REQUIRED = "Password is required"
+
+# Unique constraint / index name → the field it protects.
+_UNIQUE_FIELDS = {
+    "users_second_login_key": "second_login",
+    "contacts_email_key": "email",
+    "contacts_phone_key": "phone",
+}
+
+
+class AccountError(Exception):
+    """A request the database refused for a reason the client can fix (answered with 400)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+async def create_account(conn: asyncpg.Connection, data: AccountCreate) -> UUID:
+    if not data.password:
+        raise AccountError(PASSWORD_REQUIRED)
+    password_hash = await hash_password(data.password)
+    try:
+        user_id: UUID = await conn.fetchval(
+            "SELECT users.create_user($1, $2, $3, $4, $5, $6)",
+            data.second_login,
+            data.phone,
+            data.email.lower(),
+            password_hash,
+            data.group_names,
+            data.profile,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        field = _UNIQUE_FIELDS.get(exc.constraint_name or "", "account")
+        raise AccountError(f"User with this {field} already exists") from exc
+    except asyncpg.NoDataFoundError as exc:  # raised by create_user for an unknown group
+        raise AccountError(exc.message) from exc
+    return user_id
+
+
+async def user_json(conn: asyncpg.Connection, user_id: UUID | str) -> dict[str, Any] | None:
+    result: dict[str, Any] | None = await conn.fetchval("SELECT users.user_json($1::uuid)", str(user_id))
+    return result
+
+
+async def find_login(conn: asyncpg.Connection, login: str) -> asyncpg.Record | None:
+    """The active user whose second_login, email or phone is `login`."""
+    return await conn.fetchrow(
+        """
+        SELECT u.id, u.password_hash FROM users.users u
+        WHERE u.second_login = $1 AND u.is_active
+        UNION ALL
+        SELECT u.id, u.password_hash FROM users.contacts c JOIN users.users u ON u.id = c.user_id
+        WHERE u.is_active AND ((c.kind = 'email' AND c.value = lower($1)) OR (c.kind = 'phone' AND c.value = $1))
+        LIMIT 1
+        """,
+        login,
+    )

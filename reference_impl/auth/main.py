@@ -1,0 +1,6 @@
+"""The auth service: `uvicorn reference_impl.auth.main:app` (default port 8001)."""
+
+from reference_impl.auth.router import router
+from reference_impl.core.app import create_app
+
+app = create_app(service="auth", title="auth", routers=[router], hashes_passwords=True)

@@ -1,0 +1,39 @@
+"""One settings object for every service, read from the environment (and a `.env` file)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, PostgresDsn, RedisDsn, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Serves local stacks only; any real deployment sets JWT_SECRET.
+DEVELOPMENT_JWT_SECRET = "reference-impl-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: PostgresDsn = PostgresDsn("postgresql://postgres@127.0.0.1:5432/postgres")
+    redis_url: RedisDsn = RedisDsn("redis://127.0.0.1:6379/0")
+
+    jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
+    jwt_algorithm: str = "HS256"
+    access_token_ttl_seconds: int = Field(default=15 * 60, gt=0)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+
+    log_dir: Path = Path("logs")
+    log_level: str = "INFO"
+    # Off when a supervisor already captures stderr: the JSON file is the record, stderr is for crashes.
+    log_to_stderr: bool = True
+
+    # Database unreachable must become a 503 within 2 s: connect and query budgets stay below that.
+    db_connect_timeout_seconds: float = 1.0
+    db_command_timeout_seconds: float = 1.5
+    db_pool_min_size: int = 0
+    db_pool_max_size: int = 10
+    redis_timeout_seconds: float = 1.0
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,51 @@
+"""asyncpg pool lifecycle and the set of errors that mean "the database cannot be reached"."""
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import cast
+
+import asyncpg
+
+from reference_impl.core.config import Settings
+
+# Connect/query timeouts, refused or dropped connections and server shutdowns: the database is unavailable.
+# Anything else (a bug, a constraint we did not map, an error raised inside a function) is not.
+DB_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # json/jsonb arrive as Python objects, so SQL functions can aggregate JSON and the service returns it.
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(settings: Settings) -> asyncpg.Pool:
+    """A lazy pool: it opens connections on demand, so a service starts (and reports unhealthy) without a DB."""
+    pool = await asyncpg.create_pool(
+        str(settings.database_url),
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        timeout=settings.db_connect_timeout_seconds,
+        command_timeout=settings.db_command_timeout_seconds,
+        init=_init_connection,
+    )
+    assert pool is not None
+    return pool
+
+
+@asynccontextmanager
+async def connection(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """Acquire with a deadline: waiting for a free slot and connecting both count against it."""
+    async with pool.acquire(timeout=settings.db_connect_timeout_seconds) as conn:
+        # The pool hands out a proxy that forwards every Connection method.
+        yield cast(asyncpg.Connection, conn)

@@ -1,0 +1,62 @@
+"""`Annotated` dependency aliases shared by the routers."""
+
+import logging
+from typing import Annotated
+
+import asyncpg
+import redis.asyncio as aioredis
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from reference_impl.core.config import Settings, get_settings
+from reference_impl.core.redis import is_token_blacklisted
+from reference_impl.core.tokens import InvalidToken, TokenClaims, TokenType, decode_token
+
+logger = logging.getLogger("reference_impl.auth")
+
+INVALID_ACCESS_TOKEN = "Invalid or expired token"
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _pool(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+def _redis(request: Request) -> "aioredis.Redis":
+    client: aioredis.Redis = request.app.state.redis
+    return client
+
+
+DbPool = Annotated[asyncpg.Pool, Depends(_pool)]
+RedisClient = Annotated["aioredis.Redis", Depends(_redis)]
+
+# auto_error=False: a missing header is answered by us with 401, not by FastAPI with its own status.
+_bearer = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login or /register")
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def current_access_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    settings: SettingsDep,
+    redis_client: RedisClient,
+) -> TokenClaims:
+    if credentials is None:
+        raise _unauthorized("Not authenticated")
+    try:
+        claims = decode_token(settings, credentials.credentials, TokenType.ACCESS)
+    except InvalidToken as exc:
+        logger.info("access token refused: %s", exc.reason)
+        raise _unauthorized(INVALID_ACCESS_TOKEN) from exc
+    # Fails closed: if Redis cannot answer, TokenStoreUnavailable becomes a 503, never an accepted token.
+    if await is_token_blacklisted(redis_client, claims.jti):
+        logger.info("access token refused: blacklisted")
+        raise _unauthorized(INVALID_ACCESS_TOKEN)
+    return claims
+
+
+AccessToken = Annotated[TokenClaims, Depends(current_access_token)]

@@ -1,0 +1,49 @@
+"""The Redis client and the access-token blacklist kept in it (shared by auth and users)."""
+
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from reference_impl.core.config import Settings
+
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OSError,
+)
+
+_BLACKLIST_PREFIX = "auth:blacklist:"
+
+
+class TokenStoreUnavailable(Exception):
+    """Redis cannot be reached: token checks fail closed (503), never open."""
+
+
+def create_redis(settings: Settings) -> "aioredis.Redis":
+    return aioredis.from_url(
+        str(settings.redis_url),
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        decode_responses=True,
+    )
+
+
+async def blacklist_token(client: "aioredis.Redis", jti: str, ttl_seconds: int) -> None:
+    # The entry lives exactly as long as the token could still be presented.
+    try:
+        await client.set(_BLACKLIST_PREFIX + jti, "1", ex=max(ttl_seconds, 1))
+    except REDIS_UNAVAILABLE as exc:
+        raise TokenStoreUnavailable(str(exc)) from exc
+
+
+async def is_token_blacklisted(client: "aioredis.Redis", jti: str) -> bool:
+    try:
+        return bool(await client.exists(_BLACKLIST_PREFIX + jti))
+    except REDIS_UNAVAILABLE as exc:
+        raise TokenStoreUnavailable(str(exc)) from exc
+
+
+async def redis_answers(client: "aioredis.Redis") -> bool:
+    try:
+        return bool(await client.ping())
+    except REDIS_UNAVAILABLE:
+        return False

@@ -1,0 +1,100 @@
+"""JWT access and refresh tokens: HS256 via pyjwt, algorithm pinned, every claim required."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+import jwt
+
+from reference_impl.core.config import Settings
+
+REQUIRED_CLAIMS = ["sub", "jti", "iat", "exp", "type"]
+
+
+class TokenType(StrEnum):
+    ACCESS = "access"
+    REFRESH = "refresh"
+
+
+class InvalidToken(Exception):
+    """The token is malformed, badly signed, expired or of the wrong type."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    sub: str
+    jti: str
+    type: TokenType
+    issued_at: datetime
+    expires_at: datetime
+    family: str | None = None
+
+    def remaining_seconds(self) -> int:
+        return max(0, int((self.expires_at - datetime.now(UTC)).total_seconds()))
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    claims: TokenClaims
+
+
+def issue_token(
+    settings: Settings, user_id: str, token_type: TokenType, family: str | None = None
+) -> IssuedToken:
+    ttl = (
+        settings.access_token_ttl_seconds
+        if token_type is TokenType.ACCESS
+        else settings.refresh_token_ttl_seconds
+    )
+    now = datetime.now(UTC)
+    claims = TokenClaims(
+        sub=user_id,
+        jti=uuid.uuid4().hex,
+        type=token_type,
+        issued_at=now,
+        expires_at=now + timedelta(seconds=ttl),
+        family=family,
+    )
+    payload: dict[str, object] = {
+        "sub": claims.sub,
+        "jti": claims.jti,
+        "type": claims.type.value,
+        "iat": claims.issued_at,
+        "exp": claims.expires_at,
+    }
+    if family is not None:
+        payload["fam"] = family
+    token = jwt.encode(payload, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithm)
+    return IssuedToken(token=token, claims=claims)
+
+
+def decode_token(settings: Settings, token: str, expected_type: TokenType) -> TokenClaims:
+    try:
+        payload = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=[settings.jwt_algorithm],
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken(f"invalid: {type(exc).__name__}") from exc
+    if payload["type"] != expected_type.value:
+        raise InvalidToken(f"wrong type: {payload['type']!r}")
+    if not isinstance(payload["sub"], str) or not isinstance(payload["jti"], str):
+        raise InvalidToken("invalid: malformed claims")
+    return TokenClaims(
+        sub=payload["sub"],
+        jti=payload["jti"],
+        type=expected_type,
+        issued_at=datetime.fromtimestamp(payload["iat"], UTC),
+        expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+        family=payload.get("fam"),
+    )

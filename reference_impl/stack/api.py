@@ -1,0 +1,196 @@
+"""The Python API: `with reference_stack(StackConfig()) as stack:` boots Postgres, Redis and the three services."""
+
+import asyncio
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+import redis
+
+from reference_impl.core.config import DEVELOPMENT_JWT_SECRET
+from reference_impl.migrate import migrate
+from reference_impl.stack.backends import DataServices, choose_backend
+from reference_impl.stack.processes import ManagedProcess, StackError, free_port, port_is_free, wait_until
+
+logger = logging.getLogger("reference_impl.stack")
+
+SERVICES = ("auth", "users", "webhook")
+API_PREFIXES = {"auth": "/api/v1/auth", "users": "/api/v1/users", "webhook": "/webhook"}
+DEFAULT_PORTS = {"auth": 8001, "users": 8002, "webhook": 8000}
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    backend: str = "auto"
+    host: str = "127.0.0.1"
+    # 0 picks a free port.
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    log_dir: Path = Path("logs")
+    database_url: str | None = None
+    redis_url: str | None = None
+    jwt_secret: str | None = None
+    workers: int = 1
+    boot_timeout: float = 60.0
+
+    @classmethod
+    def from_environment(cls, **overrides: object) -> "StackConfig":
+        """DATABASE_URL / REDIS_URL / JWT_SECRET from the environment, the rest from `overrides`."""
+        values: dict[str, object] = {
+            "database_url": os.environ.get("DATABASE_URL") or None,
+            "redis_url": os.environ.get("REDIS_URL") or None,
+            "jwt_secret": os.environ.get("JWT_SECRET") or None,
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    backend: str
+    backend_reason: str
+    base_urls: dict[str, str]  # service → http://host:port/api/v1/... (what clients use)
+    origins: dict[str, str]  # service → http://host:port (where /health lives)
+    database_url: str
+    redis_url: str
+    jwt_secret: str
+    log_paths: dict[str, Path]
+    log_dir: Path
+
+
+def service_env(config: StackConfig, data: DataServices, jwt_secret: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=data.database_url,
+        REDIS_URL=data.redis_url,
+        JWT_SECRET=jwt_secret,
+        LOG_DIR=str(config.log_dir.resolve()),
+        LOG_TO_STDERR="false",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def start_service(name: str, port: int, config: StackConfig, env: dict[str, str]) -> ManagedProcess:
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        f"reference_impl.{name}.main:app",
+        "--host",
+        config.host,
+        "--port",
+        str(port),
+        "--workers",
+        str(config.workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--timeout-graceful-shutdown",
+        "5",
+    ]
+    return ManagedProcess(name, argv, output=config.log_dir / f"{name}.out", env=env)
+
+
+def _migrate_when_ready(database_url: str, timeout: float) -> None:
+    shown = _without_password(database_url)
+
+    async def attempt() -> bool:
+        try:
+            await migrate(database_url)
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError):
+            return False  # not accepting connections yet
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+            raise StackError(f"database {shown}: {type(exc).__name__}: {exc}") from exc
+        return True
+
+    wait_until(lambda: asyncio.run(attempt()), timeout=timeout, what=f"PostgreSQL at {shown}")
+
+
+def _check_redis(redis_url: str, timeout: float) -> None:
+    def answers() -> bool:
+        try:
+            client = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1)
+            with client:
+                return bool(client.ping())
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return False
+
+    wait_until(answers, timeout=timeout, what=f"Redis at {_without_password(redis_url)}")
+
+
+def _without_password(url: str) -> str:
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(password=None)) if parsed.password else url
+
+
+def _healthy(origin: str) -> bool:
+    try:
+        return httpx.get(f"{origin}/health", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def reference_stack(config: StackConfig | None = None) -> Iterator[RunningStack]:
+    """Boot the reference stack; everything started here is stopped on exit, on errors and on Ctrl-C."""
+    config = config or StackConfig.from_environment()
+    ports = dict(config.ports)
+    for name in SERVICES:
+        if ports.get(name, 0) == 0:
+            ports[name] = free_port(config.host)
+        elif not port_is_free(config.host, ports[name]):
+            raise StackError(f"port {ports[name]} on {config.host} ({name} service) is already in use")
+    config.log_dir.mkdir(parents=True, exist_ok=True)
+    jwt_secret = config.jwt_secret or DEVELOPMENT_JWT_SECRET
+
+    with ExitStack() as resources:
+        workdir = Path(tempfile.mkdtemp(prefix="reference-stack-"))
+        resources.callback(shutil.rmtree, workdir, ignore_errors=True)
+        backend, reason = choose_backend(
+            config.backend, config.database_url, config.redis_url, workdir, config.log_dir
+        )
+        logger.info("backend: %s (%s)", backend.name, reason)
+        # Closed in reverse: the services stop before the database and Redis they use.
+        data_resources = resources.enter_context(ExitStack())
+        data = backend.prepare(data_resources)
+        services = resources.enter_context(ExitStack())
+        env = service_env(config, data, jwt_secret)
+        processes = []
+        for name in SERVICES:
+            process = start_service(name, ports[name], config, env)
+            services.callback(process.stop)
+            processes.append(process)
+        backend.start(data_resources)  # overlaps with the services' imports
+
+        # Given DSNs either answer now or are wrong; local ones may still be starting.
+        ready_timeout = 5.0 if backend.name == "external" else config.boot_timeout
+        _migrate_when_ready(data.database_url, ready_timeout)
+        _check_redis(data.redis_url, ready_timeout)
+        origins = {name: f"http://{config.host}:{ports[name]}" for name in SERVICES}
+
+        def all_healthy() -> bool:
+            for process in processes:
+                if not process.running():
+                    raise StackError(f"{process.name} service exited during boot: {process.tail()}")
+            return all(_healthy(origin) for origin in origins.values())
+
+        wait_until(all_healthy, timeout=config.boot_timeout, what="the services' /health")
+        yield RunningStack(
+            backend=backend.name,
+            backend_reason=reason,
+            base_urls={name: origins[name] + API_PREFIXES[name] for name in SERVICES},
+            origins=origins,
+            database_url=data.database_url,
+            redis_url=data.redis_url,
+            jwt_secret=jwt_secret,
+            log_paths={name: (config.log_dir / f"{name}.log").resolve() for name in SERVICES},
+            log_dir=config.log_dir.resolve(),
+        )

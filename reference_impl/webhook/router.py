@@ -1,0 +1,30 @@
+import logging
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+
+from reference_impl.core.db import connection
+from reference_impl.core.deps import DbPool, SettingsDep
+from reference_impl.core.errors import error_responses
+from reference_impl.webhook.schemas import WebhookPayload
+from reference_impl.webhook.service import InvalidWebhookData, process_webhook
+
+logger = logging.getLogger("reference_impl.webhook")
+
+router = APIRouter(tags=["webhook"])
+
+
+@router.post(
+    "/webhook",
+    summary="2can payment callback; the body is the result of to_can.process_webhook",
+    responses=error_responses(400, 500, 503),
+)
+async def receive_webhook(payload: WebhookPayload, pool: DbPool, settings: SettingsDep) -> dict[str, Any]:
+    async with connection(pool, settings) as conn:
+        try:
+            result = await process_webhook(conn, payload)
+        except InvalidWebhookData as exc:
+            logger.warning("webhook %s rejected: %s", payload.Id, exc.detail)
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=exc.detail) from exc
+    logger.info("webhook %s processed: MID %s amount %s", payload.Id, payload.MID, payload.Amount)
+    return result

@@ -1,0 +1,155 @@
+"""Fixtures for the reference implementation's tests: a real stack per backend, real HTTP clients."""
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from reference_impl.stack.api import RunningStack, StackConfig, reference_stack
+
+# The machine's own PostgreSQL and Redis, for the external backend; skipped where they do not answer.
+EXTERNAL_DATABASE_URL = os.environ.get(
+    "TEST_EXTERNAL_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+EXTERNAL_REDIS_URL = os.environ.get("TEST_EXTERNAL_REDIS_URL", "redis://127.0.0.1:6379/0")
+FREE_PORTS = {"auth": 0, "users": 0, "webhook": 0}
+VALID_MID = "100000000001"
+
+_RUN = uuid.uuid4().hex[:8]
+_counter = itertools.count(1)
+
+
+def _external_unavailable() -> str | None:
+    try:
+        with redis.Redis.from_url(EXTERNAL_REDIS_URL, socket_connect_timeout=1) as client:
+            client.ping()
+    except (redis.RedisError, OSError) as exc:
+        return f"Redis at {EXTERNAL_REDIS_URL} does not answer: {exc}"
+    try:
+        import asyncio
+
+        import asyncpg
+
+        async def probe() -> None:
+            conn = await asyncpg.connect(EXTERNAL_DATABASE_URL, timeout=2)
+            await conn.close()
+
+        asyncio.run(probe())
+    except (OSError, asyncpg.PostgresError) as exc:
+        return f"PostgreSQL at {EXTERNAL_DATABASE_URL} does not answer: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session", params=["embedded", "external"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    backend = request.param
+    log_dir = tmp_path_factory.mktemp(f"logs-{backend}")
+    if backend == "external":
+        reason = _external_unavailable()
+        if reason:
+            pytest.skip(f"external backend: {reason}")
+        config = StackConfig(
+            backend="external",
+            ports=FREE_PORTS,
+            log_dir=log_dir,
+            database_url=EXTERNAL_DATABASE_URL,
+            redis_url=EXTERNAL_REDIS_URL,
+        )
+    else:
+        config = StackConfig(backend="embedded", ports=FREE_PORTS, log_dir=log_dir)
+    with reference_stack(config) as running:
+        yield running
+
+
+def unique(prefix: str = "u") -> str:
+    """A value unique to this test run and call: tests never share data."""
+    return f"{prefix}{_RUN}{next(_counter):04d}"
+
+
+def new_account(**overrides: Any) -> dict[str, Any]:
+    tag = unique()
+    account: dict[str, Any] = {
+        "second_login": f"login_{tag}",
+        "phone": f"+7{int(uuid.uuid4().int % 10**10):010d}",
+        "email": f"{tag}@example.com",
+        "password": f"pw-{uuid.uuid4().hex}",
+        "group_names": ["customer"],
+    }
+    account.update(overrides)
+    return account
+
+
+def webhook_payload(**overrides: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "Id": unique("pay-"),
+        "MID": VALID_MID,
+        "Amount": "1200.00",
+        "ReaderId": "reader-1",
+        "CreatedAt": "2025-11-24 13:04:08",
+        "Inputtype": 1,
+        "ClientName": "Ivan Petrov",
+        "Description": "coffee",
+    }
+    payload.update(overrides)
+    return payload
+
+
+class Api:
+    """Thin httpx wrapper over the three services of one stack."""
+
+    def __init__(self, stack: RunningStack) -> None:
+        self.stack = stack
+        self.auth = httpx.Client(base_url=stack.base_urls["auth"], timeout=10)
+        self.users = httpx.Client(base_url=stack.base_urls["users"], timeout=10)
+        self.webhook = httpx.Client(base_url=stack.origins["webhook"], timeout=10)
+
+    def close(self) -> None:
+        for client in (self.auth, self.users, self.webhook):
+            client.close()
+
+    def register(self, account: dict[str, Any]) -> httpx.Response:
+        return self.auth.post("/register", json=account)
+
+    def registered(self, **overrides: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        account = new_account(**overrides)
+        response = self.register(account)
+        assert response.status_code == 201, response.text
+        return account, response.json()
+
+    def login(self, login: str, password: str | None) -> httpx.Response:
+        body = {"login": login} if password is None else {"login": login, "password": password}
+        return self.auth.post("/login", json=body)
+
+    def refresh(self, token: str) -> httpx.Response:
+        return self.auth.post("/refresh", json={"refresh_token": token})
+
+    def logout(self, access_token: str | None) -> httpx.Response:
+        return self.auth.post("/logout", headers=bearer(access_token))
+
+    def me(self, access_token: str | None) -> httpx.Response:
+        return self.users.get("/me", headers=bearer(access_token))
+
+    def post_webhook(self, payload: dict[str, Any], **kwargs: Any) -> httpx.Response:
+        return self.webhook.post("/webhook", json=payload, **kwargs)
+
+
+def bearer(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+@pytest.fixture(scope="session")
+def api(stack: RunningStack) -> Iterator[Api]:
+    client = Api(stack)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def log_dir(stack: RunningStack) -> Path:
+    return stack.log_dir

@@ -1,0 +1,122 @@
+"""What the services answer when their database or Redis fails, and when the database function breaks."""
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from reference_impl.core.config import Settings
+from reference_impl.core.tokens import TokenType, issue_token
+from reference_impl.stack.api import API_PREFIXES, RunningStack, StackConfig, service_env, start_service
+from reference_impl.stack.backends import DataServices
+from reference_impl.stack.processes import free_port, wait_until
+from tests.conftest import Api, webhook_payload
+
+
+@contextmanager
+def lone_service(name: str, stack: RunningStack, log_dir: Path, **data: str) -> Iterator[str]:
+    """One service of `stack`, started alone with some of its data services replaced; yields its base URL."""
+    services = replace(DataServices(stack.database_url, stack.redis_url), **data)
+    port = free_port()
+    config = StackConfig(log_dir=log_dir)
+    process = start_service(name, port, config, service_env(config, services, stack.jwt_secret))
+    origin = f"http://127.0.0.1:{port}"
+    try:
+
+        def answers() -> bool:
+            assert process.running(), process.tail()
+            try:
+                httpx.get(f"{origin}/health", timeout=5)
+            except httpx.HTTPError:
+                return False
+            return True
+
+        wait_until(answers, timeout=30, what=f"{name} service")
+        yield origin + API_PREFIXES[name]
+    finally:
+        process.stop()
+
+
+@contextmanager
+def silent_listener() -> Iterator[int]:
+    """A port that accepts TCP connections and never says a word (a hung database)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("failure", ["refused", "silent"])
+def test_webhook_database_unreachable_is_503_within_2s(
+    stack: RunningStack, tmp_path: Path, failure: str
+) -> None:
+    with silent_listener() as silent_port:
+        port = free_port() if failure == "refused" else silent_port
+        dead_db = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        with lone_service("webhook", stack, tmp_path, database_url=dead_db) as url:
+            started = time.monotonic()
+            response = httpx.post(url, json=webhook_payload(), timeout=10)
+            elapsed = time.monotonic() - started
+    assert (response.status_code, response.json()) == (503, {"detail": "Database error"})
+    assert response.headers["X-Request-ID"]
+    assert elapsed < 2.0
+
+
+def test_users_fail_closed_when_redis_is_unreachable(stack: RunningStack, api: Api, tmp_path: Path) -> None:
+    _, tokens = api.registered()
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    with lone_service("users", stack, tmp_path, redis_url=dead_redis) as url:
+        response = httpx.get(
+            f"{url}/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=10
+        )
+        health = httpx.get(url.replace(API_PREFIXES["users"], "/health"), timeout=10)
+    assert response.status_code == 503
+    assert (health.status_code, health.json()["redis"]) == (503, "unavailable")
+
+
+async def _swap_function(database_url: str, body: str | None) -> str:
+    conn = await asyncpg.connect(database_url)
+    try:
+        if body is not None:
+            await conn.execute(body)
+        definition: str = await conn.fetchval(
+            "SELECT pg_get_functiondef('to_can.process_webhook(jsonb)'::regprocedure)"
+        )
+        return definition
+    finally:
+        await conn.close()
+
+
+BROKEN = """
+CREATE OR REPLACE FUNCTION to_can.process_webhook(payload jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'unexpected failure' USING ERRCODE = 'XX000'; END; $$
+"""
+
+
+@pytest.mark.usefixtures("api")
+def test_webhook_unknown_function_error_is_500(stack: RunningStack, api: Api) -> None:
+    original = asyncio.run(_swap_function(stack.database_url, None))
+    try:
+        asyncio.run(_swap_function(stack.database_url, BROKEN))
+        response = api.post_webhook(webhook_payload())
+    finally:
+        restored = asyncio.run(_swap_function(stack.database_url, original))
+    assert restored == original
+    assert (response.status_code, response.json()) == (500, {"detail": "Internal processing error"})
+    assert response.headers["X-Request-ID"]
+    assert api.post_webhook(webhook_payload()).status_code == 200
+
+
+def test_token_for_a_deleted_user_is_refused(stack: RunningStack, api: Api) -> None:
+    settings = Settings(jwt_secret=stack.jwt_secret)
+    ghost = issue_token(settings, "00000000-0000-4000-8000-000000000000", TokenType.ACCESS)
+    assert ghost.claims.expires_at > datetime.now(UTC)
+    assert api.me(ghost.token).status_code == 401

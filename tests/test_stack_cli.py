@@ -1,0 +1,89 @@
+"""`python -m reference_impl up`: one clear line on bad input, nothing left behind on SIGTERM."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from reference_impl.stack.processes import free_port, wait_until
+
+UP = [sys.executable, "-m", "reference_impl", "up"]
+
+
+def _run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")} | env
+    return subprocess.run(
+        [*UP, "--log-dir", str(tmp_path / "logs"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+        check=False,
+    )
+
+
+def test_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _run(["--backend", "embedded", "--auth-port", str(port)], tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"error: port {port} on 127.0.0.1 (auth service) is already in use"
+
+
+@pytest.mark.parametrize(
+    ("database_url", "expected"),
+    [
+        (
+            "postgresql://postgres@127.0.0.1:{port}/postgres",
+            "error: timed out after 5s waiting for PostgreSQL at",
+        ),
+        ("not-a-dsn", "error: database not-a-dsn:"),
+    ],
+)
+def test_bad_database_url_is_one_line(tmp_path: Path, database_url: str, expected: str) -> None:
+    result = _run(
+        ["--backend", "external", "--auth-port", "0", "--users-port", "0", "--webhook-port", "0"],
+        tmp_path,
+        DATABASE_URL=database_url.format(port=free_port()),
+        REDIS_URL="redis://127.0.0.1:1/0",
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
+
+
+def test_sigterm_stops_every_process(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("auth", "users", "webhook")}
+    argv = [*UP, "--backend", "embedded", "--log-dir", str(tmp_path / "logs")]
+    for name, port in ports.items():
+        argv += [f"--{name}-port", str(port)]
+    up = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert up.stdout is not None
+        lines = []
+        for line in up.stdout:
+            lines.append(line)
+            if line.startswith("ready in"):
+                break
+        assert lines and lines[0].startswith("backend: embedded"), "".join(lines) + up.stderr.read()  # type: ignore[union-attr]
+        for port in ports.values():
+            assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+        children = psutil.Process(up.pid).children(recursive=True)
+        names = {child.name() for child in children}
+        assert {"postgres", "redis-server"} <= names and len(children) >= 5
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(30) == 0
+        wait_until(
+            lambda: not any(child.is_running() for child in children), timeout=10, what="children to exit"
+        )
+    finally:
+        if up.poll() is None:
+            up.kill()
