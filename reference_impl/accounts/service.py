@@ -6,6 +6,7 @@ from uuid import UUID
 import asyncpg
 
 from reference_impl.accounts.schemas import AccountCreate
+from reference_impl.core.errors import RefusedRequest
 from reference_impl.core.passwords import hash_password
 
 PASSWORD_REQUIRED = "Password is required"
@@ -18,12 +19,8 @@ _UNIQUE_FIELDS = {
 }
 
 
-class AccountError(Exception):
-    """A request the database refused for a reason the client can fix (answered with 400)."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+class AccountError(RefusedRequest):
+    """Missing password, duplicate second_login/email/phone or unknown group (answered with 400)."""
 
 
 async def create_account(conn: asyncpg.Connection, data: AccountCreate) -> UUID:

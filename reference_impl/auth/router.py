@@ -21,11 +21,7 @@ INVALID_CREDENTIALS = "Invalid credentials"
 @router.post("/register", status_code=status.HTTP_201_CREATED, responses=error_responses(400, 503))
 async def register(body: AccountCreate, pool: DbPool, settings: SettingsDep) -> TokenPair:
     async with connection(pool, settings) as conn, conn.transaction():
-        try:
-            user_id = await create_account(conn, body)
-        except AccountError as exc:
-            logger.info("registration refused: %s", exc.detail)
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=exc.detail) from exc
+        user_id = await create_account(conn, body)
         pair = await service.issue_pair(conn, settings, user_id)
     logger.info("user registered: %s", user_id)
     return pair
@@ -34,7 +30,7 @@ async def register(body: AccountCreate, pool: DbPool, settings: SettingsDep) -> 
 @router.post("/login", responses=error_responses(400, 401, 503))
 async def login(body: LoginRequest, pool: DbPool, settings: SettingsDep) -> TokenPair:
     if not body.password:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=PASSWORD_REQUIRED)
+        raise AccountError(PASSWORD_REQUIRED)
     async with connection(pool, settings) as conn:
         account = await find_login(conn, body.login)
         if not await verify_password(body.password, account["password_hash"] if account else None):

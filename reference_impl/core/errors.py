@@ -33,6 +33,17 @@ _RESPONSE_DESCRIPTIONS = {
 }
 
 
+class RefusedRequest(Exception):
+    """A request the service refuses for a reason the client can fix; answered with `status_code` and the detail."""
+
+    status_code = 400
+    log_level = logging.INFO
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses an operation really returns, all with the `Detail` body."""
     return {code: {"model": Detail, "description": _RESPONSE_DESCRIPTIONS[code]} for code in codes}
@@ -45,6 +56,11 @@ def _request_id_headers() -> dict[str, str]:
 
 
 def install_error_handlers(app: FastAPI, internal_error_detail: str) -> None:
+    async def refused(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RefusedRequest)
+        logger.log(exc.log_level, "%s %s refused: %s", request.method, request.url.path, exc.detail)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         logger.error("database unavailable: %s: %s", type(exc).__name__, exc)
         return JSONResponse({"detail": DATABASE_ERROR}, status_code=503, headers=_request_id_headers())
@@ -57,6 +73,7 @@ def install_error_handlers(app: FastAPI, internal_error_detail: str) -> None:
         logger.exception("unhandled error: %s", type(exc).__name__)
         return JSONResponse({"detail": internal_error_detail}, status_code=500, headers=_request_id_headers())
 
+    app.add_exception_handler(RefusedRequest, refused)
     app.add_exception_handler(TokenStoreUnavailable, token_store_unavailable)
     for exc_type in DB_UNAVAILABLE:
         app.add_exception_handler(exc_type, database_unavailable)

@@ -5,7 +5,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, status
 
 from reference_impl.accounts.schemas import AccountCreate, UserOut
-from reference_impl.accounts.service import AccountError, create_account, user_json
+from reference_impl.accounts.service import create_account, user_json
 from reference_impl.core.db import connection
 from reference_impl.core.deps import INVALID_ACCESS_TOKEN, AccessToken, DbPool, SettingsDep
 from reference_impl.core.errors import error_responses
@@ -23,11 +23,7 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
 )
 async def create_user(body: AccountCreate, claims: AccessToken, pool: DbPool, settings: SettingsDep) -> Any:
     async with connection(pool, settings) as conn, conn.transaction():
-        try:
-            user_id = await create_account(conn, body)
-        except AccountError as exc:
-            logger.info("user creation refused: %s", exc.detail)
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=exc.detail) from exc
+        user_id = await create_account(conn, body)
         user = await user_json(conn, user_id)
     logger.info("user created: %s by %s", user_id, claims.sub)
     return user

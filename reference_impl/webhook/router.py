@@ -1,13 +1,13 @@
 import logging
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter
 
 from reference_impl.core.db import connection
 from reference_impl.core.deps import DbPool, SettingsDep
 from reference_impl.core.errors import error_responses
 from reference_impl.webhook.schemas import WebhookPayload
-from reference_impl.webhook.service import InvalidWebhookData, process_webhook
+from reference_impl.webhook.service import process_webhook
 
 logger = logging.getLogger("reference_impl.webhook")
 
@@ -21,10 +21,6 @@ router = APIRouter(tags=["webhook"])
 )
 async def receive_webhook(payload: WebhookPayload, pool: DbPool, settings: SettingsDep) -> dict[str, Any]:
     async with connection(pool, settings) as conn:
-        try:
-            result = await process_webhook(conn, payload)
-        except InvalidWebhookData as exc:
-            logger.warning("webhook %s rejected: %s", payload.Id, exc.detail)
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=exc.detail) from exc
+        result = await process_webhook(conn, payload)
     logger.info("webhook %s processed: MID %s amount %s", payload.Id, payload.MID, payload.Amount)
     return result

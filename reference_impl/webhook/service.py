@@ -1,18 +1,18 @@
 """Hands the validated callback to `to_can.process_webhook` and interprets its JSON result."""
 
+import logging
 from typing import Any
 
 import asyncpg
 
+from reference_impl.core.errors import RefusedRequest
 from reference_impl.webhook.schemas import WebhookPayload
 
 
-class InvalidWebhookData(Exception):
-    """The database refused the callback (its result carries `error`)."""
+class InvalidWebhookData(RefusedRequest):
+    """The database refused the callback (its result carries `error`): 400 with that text."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    log_level = logging.WARNING
 
 
 async def process_webhook(conn: asyncpg.Connection, payload: WebhookPayload) -> dict[str, Any]:
