@@ -1,8 +1,6 @@
 """Fixtures for the reference implementation's tests: a real stack per backend, real HTTP clients."""
 
-import itertools
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +9,8 @@ import httpx
 import pytest
 import redis
 
+from harness import data
+from harness.data import new_account
 from reference_impl.stack.api import RunningStack, StackConfig, reference_stack
 
 # The machine's own PostgreSQL and Redis, for the external backend; skipped where they do not answer.
@@ -20,9 +20,6 @@ EXTERNAL_DATABASE_URL = os.environ.get(
 EXTERNAL_REDIS_URL = os.environ.get("TEST_EXTERNAL_REDIS_URL", "redis://127.0.0.1:6379/0")
 FREE_PORTS = {"auth": 0, "users": 0, "webhook": 0}
 VALID_MID = "100000000001"
-
-_RUN = uuid.uuid4().hex[:8]
-_counter = itertools.count(1)
 
 
 def _external_unavailable() -> str | None:
@@ -69,35 +66,11 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 def unique(prefix: str = "u") -> str:
     """A value unique to this test run and call: tests never share data."""
-    return f"{prefix}{_RUN}{next(_counter):04d}"
-
-
-def new_account(**overrides: Any) -> dict[str, Any]:
-    tag = unique()
-    account: dict[str, Any] = {
-        "second_login": f"login_{tag}",
-        "phone": f"+7{int(uuid.uuid4().int % 10**10):010d}",
-        "email": f"{tag}@example.com",
-        "password": f"pw-{uuid.uuid4().hex}",
-        "group_names": ["customer"],
-    }
-    account.update(overrides)
-    return account
+    return f"{prefix}{data.unique_tag()}"
 
 
 def webhook_payload(**overrides: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "Id": unique("pay-"),
-        "MID": VALID_MID,
-        "Amount": "1200.00",
-        "ReaderId": "reader-1",
-        "CreatedAt": "2025-11-24 13:04:08",
-        "Inputtype": 1,
-        "ClientName": "Ivan Petrov",
-        "Description": "coffee",
-    }
-    payload.update(overrides)
-    return payload
+    return data.webhook_payload(VALID_MID, **overrides)
 
 
 class Api:

@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
+from harness.data import new_account
 from reference_impl.stack.api import RunningStack
-from tests.conftest import Api, new_account, unique
+from tests.conftest import Api, unique
 
 
 def test_register_returns_a_bearer_token_pair(api: Api) -> None:

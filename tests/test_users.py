@@ -2,7 +2,8 @@
 
 import uuid
 
-from tests.conftest import Api, bearer, new_account
+from harness.data import new_account
+from tests.conftest import Api, bearer
 
 
 def test_create_user_returns_the_full_object(api: Api) -> None:

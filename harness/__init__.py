@@ -1,0 +1,1 @@
+"""The checklist harness: settings, clients, targets and the pytest plugin that ties them to the features."""

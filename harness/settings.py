@@ -1,0 +1,35 @@
+"""What the harness runs against, in one settings object: command line > environment > `.env` > defaults."""
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The checklist's own addresses, used for `--target external` when nothing else is given.
+CHECKLIST_URLS = {
+    "auth": "http://localhost:8001/api/v1/auth",
+    "users": "http://localhost:8002/api/v1/users",
+    "webhook": "http://localhost:8000/webhook",
+}
+
+
+class HarnessSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    target: Literal["reference", "external"] = Field(
+        "reference", validation_alias=AliasChoices("target", "checklist_target")
+    )
+    auth_base_url: str = CHECKLIST_URLS["auth"]
+    users_base_url: str = CHECKLIST_URLS["users"]
+    webhook_base_url: str = CHECKLIST_URLS["webhook"]
+    # A merchant id the deployment accepts; the reference stack seeds this one.
+    webhook_valid_mid: str = "100000000001"
+    # Where the webhook service writes its log (a file path); the reference stack's own file by default.
+    webhook_log_file: str | None = None
+    jwt_secret: SecretStr | None = None
+    stack_backend: str = "auto"
+    request_timeout: float = 10.0
+    log_wait_seconds: float = 2.0
+
+    def base_urls(self) -> dict[str, str]:
+        return {"auth": self.auth_base_url, "users": self.users_base_url, "webhook": self.webhook_base_url}

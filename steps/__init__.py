@@ -1,0 +1,1 @@
+"""Step definitions: thin glue between the Russian feature files and `harness.case.Case`."""
