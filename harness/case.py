@@ -3,7 +3,6 @@
 Steps are thin glue over this class; it owns the scenario's state and the wording of failures.
 """
 
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,10 +10,11 @@ import pytest
 
 from harness import data
 from harness.clients import MISSING, Clients
-from harness.logs import LogRecord, find_records
+from harness.logs import LogRecord, LogSource, find
+from harness.masking import Masker
+from harness.recorder import REQUEST_ID_HEADER, Recorder
 from harness.target import Target
 
-REQUEST_ID_HEADER = "X-Request-ID"
 USER_FIELDS = ("id", "second_login", "groups", "contacts")
 
 
@@ -37,8 +37,19 @@ def normalise_contacts(contacts: Any) -> dict[str, str]:
 
 
 class Case:
-    def __init__(self, clients: Clients, target: Target, log_wait_seconds: float) -> None:
+    def __init__(
+        self,
+        clients: Clients,
+        target: Target,
+        log_wait_seconds: float,
+        recorder: Recorder,
+        log_sources: dict[str, LogSource],
+        masker: Masker,
+    ) -> None:
         self.clients = clients
+        self.recorder = recorder
+        self.log_sources = log_sources
+        self.masker = masker
         self.target = target
         self.log_wait_seconds = log_wait_seconds
         self.account: dict[str, Any] | None = None  # what registration sent
@@ -54,6 +65,7 @@ class Case:
 
     def _primary(self, response: httpx.Response) -> httpx.Response:
         self.response = response
+        self.recorder.mark_primary(response)
         return response
 
     def _setup(self, response: httpx.Response, what: str, expected: int) -> Any:
@@ -63,7 +75,15 @@ class Case:
             )
         return response.json()
 
+    def _new_account(self, **overrides: Any) -> dict[str, Any]:
+        account = data.new_account(**overrides)
+        self.masker.add_secret(account["password"])
+        return account
+
     def _remember_tokens(self, tokens: dict[str, Any]) -> None:
+        for name in ("access_token", "refresh_token"):
+            if isinstance(tokens.get(name), str):
+                self.masker.add_secret(tokens[name])
         self.tokens = tokens
         self.user_refresh_tokens.append(tokens["refresh_token"])
 
@@ -86,26 +106,26 @@ class Case:
     # ---- auth -------------------------------------------------------------------------------------------------
 
     def ensure_registered_user(self) -> None:
-        account = data.new_account()
+        account = self._new_account()
         tokens = self._setup(self.clients.auth.register(account), "registration", 201)
         self.account = account
         self._remember_tokens(tokens)
 
     def register(self, **overrides: Any) -> None:
-        account = data.new_account(**overrides)
+        account = self._new_account(**overrides)
         response = self._primary(self.clients.auth.register(account))
         if response.status_code == 201:
             self.account = account
             self._remember_tokens(response.json())
 
     def register_without(self, field: str) -> None:
-        account = data.new_account()
+        account = self._new_account()
         del account[field]
         self._primary(self.clients.auth.register(account))
 
     def register_duplicate_of(self, field: str) -> None:
         account, _ = self._require_user()
-        self._primary(self.clients.auth.register(data.new_account(**{field: account[field]})))
+        self._primary(self.clients.auth.register(self._new_account(**{field: account[field]})))
 
     def login_by(self, field: str) -> None:
         account, _ = self._require_user()
@@ -152,8 +172,7 @@ class Case:
         self.require_secret()
 
     def refresh_every_user_token(self) -> None:
-        self.responses = [self.clients.auth.refresh(token) for token in self.user_refresh_tokens]
-        self.response = self.responses[-1]
+        self.responses = [self._primary(self.clients.auth.refresh(t)) for t in self.user_refresh_tokens]
 
     def logout(self) -> None:
         _, tokens = self._require_user()
@@ -177,7 +196,7 @@ class Case:
     def create_user(self, *, authorized: bool = True, same_second_login: bool = False) -> None:
         account, tokens = self._require_user()
         overrides = {"second_login": account["second_login"]} if same_second_login else {}
-        self.created_account = data.new_account(**overrides)
+        self.created_account = self._new_account(**overrides)
         token = tokens["access_token"] if authorized else None
         self._primary(self.clients.users.create(self.created_account, token))
 
@@ -227,13 +246,12 @@ class Case:
         )
 
     def log_records(self, service: str) -> list[LogRecord]:
-        if service != "webhook" or not self.target.webhook_log_file:
-            pytest.skip(f"log source not configured for the {service} service (set WEBHOOK_LOG_FILE)")
         request_id = self.last.headers.get(REQUEST_ID_HEADER)
         assert request_id, f"the response has no {REQUEST_ID_HEADER} header to look for"
-        return find_records(
-            Path(self.target.webhook_log_file), request_id, deadline_seconds=self.log_wait_seconds
-        )
+        lookup = find(self.log_sources[service], request_id, self.log_wait_seconds)
+        if not lookup.configured:
+            pytest.skip(f"log source not configured for the {service} service (set {service.upper()}_LOG)")
+        return lookup.records
 
     # ---- checks -----------------------------------------------------------------------------------------------
 

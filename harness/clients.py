@@ -1,8 +1,18 @@
-"""One client per service over one httpx.Client each: the only place that knows URLs, paths and headers."""
+"""One client per service over one httpx.Client each: the only place that knows URLs, paths and headers.
 
+Every request goes through `ServiceClient.request`, which stamps it with the case's X-Request-ID and records
+the exchange in the case's recorder.
+"""
+
+import itertools
+import time
 from typing import Any
 
 import httpx
+
+from harness.recorder import REQUEST_ID_HEADER, Recorder
+
+_unrecorded = itertools.count(1)
 
 MISSING: Any = object()  # a field left out of the request body
 
@@ -16,6 +26,7 @@ class ServiceClient:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.http = httpx.Client(timeout=timeout)
+        self.recorder: Recorder | None = None  # the current case's, set by `Clients.bind`
 
     def request(
         self,
@@ -29,7 +40,22 @@ class ServiceClient:
         all_headers = dict(headers or {})
         if token is not None:
             all_headers["Authorization"] = f"Bearer {token}"
-        return self.http.request(method, self.base_url + path, json=json, headers=all_headers)
+        recorder = self.recorder
+        all_headers[REQUEST_ID_HEADER] = (
+            recorder.next_request_id() if recorder else f"unrecorded-{next(_unrecorded)}"
+        )
+        request = self.http.build_request(method, self.base_url + path, json=json, headers=all_headers)
+        exchange = recorder.start(self.name, request) if recorder else None
+        started = time.perf_counter()
+        try:
+            response = self.http.send(request)
+        except httpx.HTTPError as exc:
+            if recorder and exchange:
+                recorder.fail(exchange, exc, started)
+            raise
+        if recorder and exchange:
+            recorder.finish(exchange, response, started)
+        return response
 
     def close(self) -> None:
         self.http.close()
@@ -71,6 +97,14 @@ class Clients:
         self.users = UsersClient("users", base_urls["users"], timeout)
         self.webhook = WebhookClient("webhook", base_urls["webhook"], timeout)
 
+    def all(self) -> tuple[ServiceClient, ...]:
+        return (self.auth, self.users, self.webhook)
+
+    def bind(self, recorder: Recorder | None) -> None:
+        """Record every request from now on into `recorder` (None: stop recording)."""
+        for client in self.all():
+            client.recorder = recorder
+
     def close(self) -> None:
-        for client in (self.auth, self.users, self.webhook):
+        for client in self.all():
             client.close()

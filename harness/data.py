@@ -7,13 +7,19 @@ import uuid
 from typing import Any
 
 _RUN_ID = secrets.token_hex(3)
-# xdist workers share the run id (same seed is not guaranteed), so the worker name joins the prefix.
+# The worker name joins the prefix: each xdist worker counts on its own.
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw")
 _counter = itertools.count(1)
 
 
 def run_id() -> str:
     return _RUN_ID
+
+
+def set_run_id(value: str) -> None:
+    """Every process of one run (xdist workers included) uses the run id the controller chose."""
+    global _RUN_ID
+    _RUN_ID = value
 
 
 def unique_tag() -> str:

@@ -1,5 +1,6 @@
 """What the harness runs against, in one settings object: command line > environment > `.env` > defaults."""
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -24,12 +25,21 @@ class HarnessSettings(BaseSettings):
     webhook_base_url: str = CHECKLIST_URLS["webhook"]
     # A merchant id the deployment accepts; the reference stack seeds this one.
     webhook_valid_mid: str = "100000000001"
-    # Where the webhook service writes its log (a file path); the reference stack's own file by default.
-    webhook_log_file: str | None = None
+    # Log sources per service: file:PATH, cmd:COMMAND or none; the reference stack's own files by default.
+    auth_log: str | None = None
+    users_log: str | None = None
+    webhook_log: str | None = None
     jwt_secret: SecretStr | None = None
     stack_backend: str = "auto"
     request_timeout: float = 10.0
     log_wait_seconds: float = 2.0
+    reports_dir: Path = Path("reports")
+    show_secrets: bool = False
+    # Recording, log correlation and report writing; off only to measure what they cost.
+    evidence: bool = True
 
     def base_urls(self) -> dict[str, str]:
         return {"auth": self.auth_base_url, "users": self.users_base_url, "webhook": self.webhook_base_url}
+
+    def log_sources(self) -> dict[str, str | None]:
+        return {"auth": self.auth_log, "users": self.users_log, "webhook": self.webhook_log}

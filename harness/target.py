@@ -16,8 +16,8 @@ class Target:
     description: str
     base_urls: dict[str, str]
     valid_mid: str
+    log_sources: dict[str, str]  # service → file:PATH, cmd:COMMAND or none
     jwt_secret: str | None = None
-    webhook_log_file: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

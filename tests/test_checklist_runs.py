@@ -1,53 +1,236 @@
-"""The checklist suite itself, run as a user runs it: against a deployment by URL, and against a wrong URL."""
+"""The checklist suite run as a user runs it, in a subprocess: its outcome, its reports and its evidence."""
 
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema
+import psutil
+import pytest
+from junitparser import JUnitXml, Skipped
+
+from harness.catalogue import row_ids
+from harness.reports.results_json import SCHEMA_PATH
 from reference_impl.stack.api import RunningStack
+from reference_impl.stack.processes import wait_until
+from tests.browser import browser_unavailable, check_report_in_browser
 
 ROOT = Path(__file__).resolve().parent.parent
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+REPORT_FILES = ("results.json", "checklist.md", "junit.xml", "report.html")
+# One run is enough: the point is the URL-driven target, not the backend behind it.
+on_embedded_stack = pytest.mark.parametrize("stack", ["embedded"], indirect=True)
 
 
-def _checklist(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.endswith("_BASE_URL")}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "test_checklist.py", "-q", "-p", "no:cacheprovider", *args],
+def _command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "test_checklist.py", "-p", "no:cacheprovider", *args]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.endswith(("_BASE_URL", "_LOG"))}
+    return env | extra
+
+
+def _external_args(stack: RunningStack) -> list[str]:
+    args = ["--target", "external"]
+    for service in ("auth", "users", "webhook"):
+        args += [
+            f"--{service}-url",
+            stack.base_urls[service],
+            f"--{service}-log",
+            f"file:{stack.log_paths[service]}",
+        ]
+    return args
+
+
+@dataclass(frozen=True)
+class ChecklistRun:
+    result: subprocess.CompletedProcess[str]
+    report: Path
+    secrets: frozenset[str]
+
+    def document(self) -> dict[str, object]:
+        data: dict[str, object] = json.loads((self.report / "results.json").read_text(encoding="utf-8"))
+        return data
+
+
+@pytest.fixture(scope="module")
+def checklist_run(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChecklistRun]:
+    """One run of the whole checklist against the session's stack, driven by URL as a team would drive it."""
+    reports = tmp_path_factory.mktemp("reports")
+    collected = tmp_path_factory.mktemp("secrets")
+    result = subprocess.run(
+        _command(
+            "-q",
+            "-n",
+            "2",
+            "-p",
+            "tests.secret_collector",
+            "--reports-dir",
+            str(reports),
+            *_external_args(stack),
+        ),
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
-        env=env,
         check=False,
+        env=_env(SECRET_COLLECTOR_DIR=str(collected)),
     )
+    secrets = frozenset(
+        line
+        for path in collected.glob("secrets-*.txt")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line
+    )
+    yield ChecklistRun(result, (reports / "latest").resolve(), secrets)
 
 
-def test_checklist_passes_against_an_external_deployment(stack: RunningStack) -> None:
-    if stack.backend != "embedded":
-        return  # one external run is enough: the point is the URL-driven target, not the backend
-    result = _checklist(
-        "--target",
-        "external",
-        "--auth-url",
-        stack.base_urls["auth"],
-        "--users-url",
-        stack.base_urls["users"],
-        "--webhook-url",
-        stack.base_urls["webhook"],
-        "--webhook-log-file",
-        str(stack.log_paths["webhook"]),
-    )
-    summary = result.stdout.strip().splitlines()[-1]
+@on_embedded_stack
+def test_checklist_passes_against_an_external_deployment(checklist_run: ChecklistRun) -> None:
+    result = checklist_run.result
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert summary.startswith("37 passed, 4 skipped"), summary
+    summary = [line for line in result.stdout.splitlines() if " passed" in line][-1]
+    assert "37 passed, 4 skipped" in summary, summary
+    assert "report: " in result.stdout and "checklist" in result.stdout
 
 
-def test_unreachable_service_is_one_line_and_nonzero() -> None:
-    result = _checklist("--target", "external", "--auth-url", "http://127.0.0.1:9/api/v1/auth")
+@on_embedded_stack
+def test_report_folder_has_the_four_files(checklist_run: ChecklistRun) -> None:
+    assert sorted(path.name for path in checklist_run.report.iterdir() if path.suffix != ".png") == sorted(
+        REPORT_FILES
+    )
+
+
+@on_embedded_stack
+def test_results_json_matches_its_schema_and_holds_the_evidence(checklist_run: ChecklistRun) -> None:
+    document = checklist_run.document()
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+    cases = document["cases"]
+    assert isinstance(cases, list) and len(cases) == 41
+    assert {case["row_id"] for case in cases} == row_ids()
+    for case in cases:
+        if case["outcome"] == "skipped":
+            assert case["reason"], case["row_id"]
+            continue
+        primary = [exchange for exchange in case["exchanges"] if exchange["role"] == "primary"]
+        assert primary, f"{case['row_id']}: no primary exchange"
+        for exchange in primary:
+            assert exchange["status"] is not None and exchange["response_body"] is not None
+            assert exchange["response_headers"]["x-request-id"] == exchange["request_id_sent"]
+            assert exchange["request_id_sent"].startswith(f"{document['run']['id']}-{case['row_id']}")  # type: ignore[index]
+            records = exchange["log"]["records"]
+            assert records and records[0]["level"] and records[0]["message"], (
+                f"{case['row_id']}: no log record"
+            )
+    webhook = [case for case in cases if case["service"] == "webhook" and case["outcome"] == "passed"]
+    for case in webhook:
+        assert case["exchanges"][-1]["log"]["source"].endswith("webhook.log")
+
+
+@on_embedded_stack
+def test_junit_has_one_testcase_per_case_named_by_row_id(checklist_run: ChecklistRun) -> None:
+    xml = JUnitXml.fromfile(str(checklist_run.report / "junit.xml"))
+    testcases = [case for suite in xml for case in suite]
+    assert len(testcases) == 41
+    assert {case.name.split(" ")[0] for case in testcases} == row_ids()
+    skipped = [case for case in testcases if any(isinstance(r, Skipped) for r in case.result)]
+    assert len(skipped) == 4
+    assert all(case.system_out for case in testcases)
+    executed = [case for case in testcases if case not in skipped]
+    assert all("X-Request-ID" in str(case.system_out) for case in executed)
+
+
+@on_embedded_stack
+def test_checklist_md_fills_in_every_row(checklist_run: ChecklistRun) -> None:
+    text = (checklist_run.report / "checklist.md").read_text(encoding="utf-8")
+    for row_id in row_ids():
+        assert len(re.findall(rf"^\| {re.escape(row_id)} ", text, flags=re.MULTILINE)) == 1, row_id
+    assert "# 🧾 Чек-лист: `auth`" in text and "✅" in text and "⏭" in text
+
+
+@on_embedded_stack
+def test_no_secret_used_in_the_run_appears_in_the_reports(checklist_run: ChecklistRun) -> None:
+    assert len(checklist_run.secrets) > 50  # passwords and tokens of ~40 cases
+    for path in checklist_run.report.iterdir():
+        if path.suffix == ".png":
+            continue
+        text = path.read_text(encoding="utf-8")
+        leaked = [secret for secret in checklist_run.secrets if secret in text]
+        assert not leaked, f"{path.name} holds {len(leaked)} secrets in clear"
+        assert not JWT.search(text), f"{path.name} holds a JWT in clear"
+    assert "«masked:" in (checklist_run.report / "results.json").read_text(encoding="utf-8")
+
+
+@on_embedded_stack
+def test_report_html_renders_in_a_browser(checklist_run: ChecklistRun) -> None:
+    missing = browser_unavailable()
+    if missing:
+        pytest.skip(missing)
+    check_report_in_browser(checklist_run.report / "report.html", 41, checklist_run.report / "report.png")
+
+
+def test_unreachable_service_is_one_line_and_still_leaves_a_report(tmp_path: Path) -> None:
+    result = subprocess.run(
+        _command(
+            "-q",
+            "--reports-dir",
+            str(tmp_path),
+            "--target",
+            "external",
+            "--auth-url",
+            "http://127.0.0.1:9/api/v1/auth",
+        ),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=_env(),
+    )
     assert result.returncode != 0
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     assert len(lines) == 1, lines
     assert lines[0].startswith(
         "ERROR: checklist target unusable: auth service does not answer at http://127.0.0.1:9/"
     )
+    document = json.loads((tmp_path / "latest" / "results.json").read_text(encoding="utf-8"))
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+    assert document["run"]["status"] == "error" and "127.0.0.1:9" in document["run"]["error"]
+
+
+def test_ctrl_c_leaves_a_valid_report_and_no_process(tmp_path: Path) -> None:
+    """Interrupt a run against the reference stack it booted: the report says so and the stack is gone."""
+    run = subprocess.Popen(
+        _command("-v", "-p", "no:randomly", "--reports-dir", str(tmp_path)),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert run.stdout is not None
+        for line in run.stdout:
+            if "PASSED" in line:  # the stack is up and cases are running
+                break
+        children = psutil.Process(run.pid).children(recursive=True)
+        assert any(child.name() == "postgres" for child in children)
+        run.send_signal(signal.SIGINT)
+        run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    wait_until(
+        lambda: not any(child.is_running() for child in children), timeout=15, what="the stack to stop"
+    )
+    document = json.loads((tmp_path / "latest" / "results.json").read_text(encoding="utf-8"))
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+    assert document["run"]["status"] == "interrupted"
+    assert 0 < len(document["cases"]) < 41

@@ -1,0 +1,1 @@
+"""Fault injection: breaking a deployment's dependencies on purpose, and restoring them."""

@@ -1,0 +1,1 @@
+"""Report writers: results.json, checklist.md, junit.xml, report.html."""

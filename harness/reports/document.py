@@ -1,0 +1,122 @@
+"""The run's results document: the one structure every report is written from (see results.schema.json)."""
+
+import platform
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Literal
+
+from harness.catalogue import Row
+from harness.recorder import Exchange, exchange_dict
+
+SCHEMA_VERSION = 1
+Outcome = Literal["passed", "failed", "skipped"]
+OUTCOME_ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭"}
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def case_entry(
+    *,
+    nodeid: str,
+    row: Row | None,
+    example: dict[str, str] | None,
+    outcome: Outcome,
+    reason: str | None,
+    message: str | None,
+    duration_s: float,
+    exchanges: list[Exchange],
+) -> dict[str, Any]:
+    return {
+        "nodeid": nodeid,
+        "row_id": row.id if row else None,
+        "service": row.service if row else "extra",
+        "endpoint": row.endpoint if row else None,
+        "title": row.scenario_ru if row else nodeid,
+        "title_en": row.scenario_en if row else None,
+        "example": example or None,
+        "expected": row.expected if row else None,
+        "checklist_row": row is not None,
+        "outcome": outcome,
+        "reason": reason,
+        "message": message,
+        "duration_s": round(duration_s, 3),
+        "exchanges": [exchange_dict(exchange) for exchange in exchanges],
+    }
+
+
+def primary_exchange(case: dict[str, Any]) -> dict[str, Any] | None:
+    exchanges: list[dict[str, Any]] = case["exchanges"]
+    primaries = [exchange for exchange in exchanges if exchange["role"] == "primary"]
+    return primaries[-1] if primaries else (exchanges[-1] if exchanges else None)
+
+
+def first_log_record(exchange: dict[str, Any] | None) -> dict[str, str] | None:
+    log = (exchange or {}).get("log") or {}
+    records: list[dict[str, str]] = log.get("records") or []
+    return records[0] if records else None
+
+
+def log_summary(exchange: dict[str, Any] | None) -> str:
+    """One line for tables: the first record's level and message, or why there is none."""
+    log = (exchange or {}).get("log")
+    if not log:
+        return "no log lookup"
+    if not log["configured"]:
+        return "log source not configured"
+    record = first_log_record(exchange)
+    if record is None:
+        return log.get("error") or "no log record found"
+    return f"{record['level']} {record['message']}".strip()
+
+
+@dataclass
+class RunInfo:
+    id: str
+    target: dict[str, Any]
+    started_at: str = field(default_factory=utc_now)
+    status: Literal["running", "completed", "interrupted", "error"] = "running"
+    error: str | None = None
+    secrets_shown: bool = False
+
+
+def counts(cases: list[dict[str, Any]]) -> dict[str, int]:
+    result = {"total": len(cases), "passed": 0, "failed": 0, "skipped": 0}
+    for case in cases:
+        result[case["outcome"]] += 1
+    return result
+
+
+def run_document(run: RunInfo, cases: list[dict[str, Any]], finished_at: str | None = None) -> dict[str, Any]:
+    finished = finished_at or utc_now()
+    duration = (datetime.fromisoformat(finished) - datetime.fromisoformat(run.started_at)).total_seconds()
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run": {
+            "id": run.id,
+            "status": run.status,
+            "error": run.error,
+            "target": run.target,
+            "started_at": run.started_at,
+            "finished_at": finished,
+            "duration_s": duration,
+            "versions": {
+                "python": platform.python_version(),
+                "pytest": _version("pytest"),
+                "pytest_bdd": _version("pytest-bdd"),
+                "harness": _version("checklist-harness"),
+            },
+            "secrets_shown": run.secrets_shown,
+            "counts": counts(cases),
+        },
+        "cases": cases,
+    }

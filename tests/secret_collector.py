@@ -1,0 +1,18 @@
+"""Test support, loaded into a checklist run with `-p tests.secret_collector`: at the end of the run (in each
+xdist worker too) it writes every secret the harness registered to $SECRET_COLLECTOR_DIR, so a test can search
+the run's output for them."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    folder = os.environ.get("SECRET_COLLECTOR_DIR")
+    plugin = session.config.pluginmanager.get_plugin("checklist-harness")
+    if not folder or plugin is None:
+        return
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    secrets = sorted(plugin.masker.registered_secrets())
+    Path(folder, f"secrets-{worker}.txt").write_text("\n".join(secrets), encoding="utf-8")
