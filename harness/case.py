@@ -3,19 +3,23 @@
 Steps are thin glue over this class; it owns the scenario's state and the wording of failures.
 """
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from harness import data
 from harness.clients import MISSING, Clients
-from harness.logs import LogRecord, LogSource, find
+from harness.faults.injector import FaultInjector
+from harness.faults.outages import FaultFailed, FaultUnavailable
+from harness.logs import LogLookup, LogSource, find
 from harness.masking import Masker
 from harness.recorder import REQUEST_ID_HEADER, Recorder
 from harness.target import Target
 
 USER_FIELDS = ("id", "second_login", "groups", "contacts")
+T = TypeVar("T")
 
 
 class SetupFailed(AssertionError):
@@ -45,8 +49,11 @@ class Case:
         recorder: Recorder,
         log_sources: dict[str, LogSource],
         masker: Masker,
+        faults: FaultInjector,
     ) -> None:
         self.clients = clients
+        self.faults = faults
+        self._undo: list[tuple[str, Callable[[], None]]] = []  # faults in force, with how to undo each
         self.recorder = recorder
         self.log_sources = log_sources
         self.masker = masker
@@ -98,10 +105,47 @@ class Case:
         assert self.account is not None and self.tokens is not None
         return self.account, self.tokens
 
-    def require_secret(self) -> str:
-        if not self.target.jwt_secret:
-            pytest.skip("needs JWT_SECRET: the deployment's signing secret, to mint an expired token")
-        pytest.skip("needs token minting, which this version of the harness does not have yet")
+    # ---- faults -----------------------------------------------------------------------------------------------
+
+    def _can(self, make: Callable[[], T]) -> T:
+        """The fault's means, or a skip whose reason names what the target lacks."""
+        try:
+            return make()
+        except FaultUnavailable as exc:
+            pytest.skip(str(exc))
+
+    def cut(self, service: str, dependency: str) -> None:
+        outage = self._can(lambda: self.faults.outage(service, dependency))
+        outage.cut()
+        self._undo.append((f"{service}-{dependency}", outage.restore))
+
+    def restore(self, service: str, dependency: str) -> None:
+        key = f"{service}-{dependency}"
+        for entry in [entry for entry in self._undo if entry[0] == key]:
+            self._undo.remove(entry)
+            entry[1]()
+
+    def break_webhook_function(self) -> None:
+        swap = self._can(self.faults.function_swap)
+        swap.break_function()
+        self._undo.append(("to_can.process_webhook", swap.restore))
+
+    def undo_faults(self) -> None:
+        """Undo every fault still in force, newest first; all are attempted even if one fails."""
+        errors = []
+        while self._undo:
+            name, undo = self._undo.pop()
+            try:
+                undo()
+            except Exception as exc:  # every undo gets its chance; the first failure is reported
+                errors.append(f"{name}: {exc}")
+        if errors:
+            raise FaultFailed("could not undo faults: " + "; ".join(errors))
+
+    def _expired(self, token: str) -> str:
+        expired = self._can(lambda: self.faults.expired(token))
+        self.masker.add_secret(expired)
+        return expired
 
     # ---- auth -------------------------------------------------------------------------------------------------
 
@@ -169,7 +213,8 @@ class Case:
         self._primary(self.clients.auth.refresh(token))
 
     def refresh_expired(self) -> None:
-        self.require_secret()
+        _, tokens = self._require_user()
+        self._primary(self.clients.auth.refresh(self._expired(tokens["refresh_token"])))
 
     def refresh_every_user_token(self) -> None:
         self.responses = [self._primary(self.clients.auth.refresh(t)) for t in self.user_refresh_tokens]
@@ -189,7 +234,8 @@ class Case:
         self._primary(self.clients.auth.logout("invalid.token.value"))
 
     def logout_with_expired_token(self) -> None:
-        self.require_secret()
+        _, tokens = self._require_user()
+        self._primary(self.clients.auth.logout(self._expired(tokens["access_token"])))
 
     # ---- users ------------------------------------------------------------------------------------------------
 
@@ -235,23 +281,10 @@ class Case:
         del payload[field]
         self._primary(self.clients.webhook.send(payload))
 
-    def cut_database(self) -> None:
-        pytest.skip(
-            "needs fault injection (cutting the webhook service's database), not in this harness version yet"
-        )
-
-    def break_webhook_function(self) -> None:
-        pytest.skip(
-            "needs fault injection (replacing to_can.process_webhook), not in this harness version yet"
-        )
-
-    def log_records(self, service: str) -> list[LogRecord]:
+    def _log_lookup(self, service: str) -> LogLookup:
         request_id = self.last.headers.get(REQUEST_ID_HEADER)
         assert request_id, f"the response has no {REQUEST_ID_HEADER} header to look for"
-        lookup = find(self.log_sources[service], request_id, self.log_wait_seconds)
-        if not lookup.configured:
-            pytest.skip(f"log source not configured for the {service} service (set {service.upper()}_LOG)")
-        return lookup.records
+        return find(self.log_sources[service], request_id, self.log_wait_seconds)
 
     # ---- checks -----------------------------------------------------------------------------------------------
 
@@ -326,9 +359,26 @@ class Case:
         )
         assert "error" not in body, f"the function reported an error: {body['error']!r}"
 
-    def expect_log_record(self, service: str) -> None:
-        records = self.log_records(service)
+    def expect_log_record(self, service: str, level: str | None = None, *, required: bool = True) -> None:
+        """A record of the service's log carries the response's request id (at `level`, if given).
+
+        Where the log is the row's subject (WEBHOOK-06) a missing log source skips the case; where it is extra
+        evidence (`required=False`) the check is left to the report, which says "log source not configured".
+        """
+        lookup = self._log_lookup(service)
+        if not lookup.configured:
+            if required:
+                pytest.skip(
+                    f"log source not configured for the {service} service (set {service.upper()}_LOG)"
+                )
+            return
         request_id = self.last.headers.get(REQUEST_ID_HEADER)
+        records = [record for record in lookup.records if level is None or record.level == level]
         assert records, (
-            f"no record with request id {request_id} in the {service} log within {self.log_wait_seconds:g}s"
+            f"no {level or ''} record with request id {request_id} in the {service} log ({lookup.source}) "
+            f"within {self.log_wait_seconds:g}s; found: {[(r.level, r.message) for r in lookup.records]}"
         )
+
+    def expect_answer_within(self, seconds: float) -> None:
+        elapsed = self.last.elapsed.total_seconds()
+        assert elapsed < seconds, f"the answer took {elapsed:.2f}s, expected under {seconds:g}s"

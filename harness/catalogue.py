@@ -9,6 +9,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ROWS_FILE = PROJECT_ROOT / "docs" / "checklist-rows.tsv"
 FEATURES_DIR = PROJECT_ROOT / "features"
 SERVICE_TAGS = ("auth", "users", "webhook", "cross")
+KIND_TAGS = ("extra", "fault")  # beyond the checklist; breaks the target for a moment
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,14 @@
 import json
 import re
 import secrets
+import shutil
+import tempfile
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -14,13 +18,16 @@ from harness import data
 from harness.case import Case
 from harness.catalogue import SERVICE_TAGS, Row, row_ids, rows
 from harness.clients import Clients
+from harness.faults.injector import FaultInjector
+from harness.faults.lock import case_lock
+from harness.faults.proxy import ProxyError, start_proxy
 from harness.logs import LogSource, parse_log_source
 from harness.masking import Masker
 from harness.recorder import Recorder, attach_log_evidence
 from harness.reports.document import OUTCOME_ICONS, RunInfo, case_entry, primary_exchange, run_document
 from harness.reports.writer import new_report_dir, write_reports
 from harness.settings import HarnessSettings
-from harness.target import Target, TargetError, check_reachable, check_url
+from harness.target import Target, TargetError, check_reachable, check_url, is_loopback
 
 _TARGET_KEY = "harness_target"
 _RUN_KEY = "harness_run_id"
@@ -37,7 +44,11 @@ _OPTIONS = {  # option → settings field
     "stack_backend": "stack_backend",
     "reports_dir": "reports_dir",
     "show_secrets": "show_secrets",
+    "allow_destructive": "allow_destructive",
+    "i_know": "i_know",
 }
+# The dependencies the reference stack routes through fault proxies: (service, dependency).
+_PROXIED = (("webhook", "database"), ("auth", "database"), ("users", "redis"))
 case_key = pytest.StashKey[Case]()
 phases_key = pytest.StashKey[dict[str, pytest.TestReport]]()
 
@@ -59,6 +70,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="do not mask secrets in reports (local debugging)",
     )
+    group.addoption(
+        "--allow-destructive",
+        action="store_true",
+        default=None,
+        help="let fault cases change the deployment's database (FAULT_DB_DSN)",
+    )
+    group.addoption(
+        "--i-know",
+        action="store_true",
+        default=None,
+        help="confirm --allow-destructive against a non-loopback target",
+    )
 
 
 def settings_from(config: pytest.Config) -> HarnessSettings:
@@ -71,12 +94,28 @@ def _reference_target(settings: HarnessSettings, resources: ExitStack) -> Target
     from reference_impl.stack.api import StackConfig, reference_stack
     from reference_impl.stack.processes import StackError
 
+    proxies: dict[str, str] = {}
+
+    def route(service: str, dependency: str, url: str) -> str:
+        """Send the dependencies that fault cases cut through a fault proxy the harness controls."""
+        if (service, dependency) not in _PROXIED:
+            return url
+        parts = urlsplit(url)
+        proxy = resources.enter_context(start_proxy(parts.hostname or "127.0.0.1", parts.port or 0))
+        proxies[f"{service}-{dependency}"] = f"{proxy.control.host}:{proxy.control.port}"
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@127.0.0.1:{proxy.listen_port}" if userinfo else f"127.0.0.1:{proxy.listen_port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
     config = StackConfig.from_environment(
-        backend=settings.stack_backend, ports={"auth": 0, "users": 0, "webhook": 0}, log_dir=Path("logs")
+        backend=settings.stack_backend,
+        ports={"auth": 0, "users": 0, "webhook": 0},
+        log_dir=Path("logs"),
+        route=route,
     )
     try:
         stack = resources.enter_context(reference_stack(config))
-    except StackError as exc:
+    except (StackError, ProxyError) as exc:
         raise TargetError(f"the reference stack did not start: {exc}") from exc
     own_logs = {service: f"file:{path}" for service, path in stack.log_paths.items()}
     return Target(
@@ -88,11 +127,19 @@ def _reference_target(settings: HarnessSettings, resources: ExitStack) -> Target
             service: given or own_logs[service] for service, given in settings.log_sources().items()
         },
         jwt_secret=stack.jwt_secret,
+        database_url=stack.database_url,
+        fault_proxies=proxies,
     )
 
 
 def _external_target(settings: HarnessSettings) -> Target:
+    remote = [url for url in settings.base_urls().values() if not is_loopback(url)]
+    if settings.allow_destructive and remote and not settings.i_know:
+        raise TargetError(
+            f"--allow-destructive against a deployment that is not on this machine ({remote[0]}) needs --i-know too"
+        )
     check_reachable(settings.base_urls())
+    allowed_dsn = settings.fault_db_dsn if settings.allow_destructive else None
     return Target(
         kind="external",
         description="external deployment",
@@ -100,6 +147,7 @@ def _external_target(settings: HarnessSettings) -> Target:
         valid_mid=settings.webhook_valid_mid,
         log_sources={service: given or "none" for service, given in settings.log_sources().items()},
         jwt_secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
+        database_url=allowed_dsn.get_secret_value() if allowed_dsn else None,
     )
 
 
@@ -187,6 +235,9 @@ class HarnessPlugin:
                     if self.settings.target == "reference"
                     else _external_target(self.settings)
                 )
+                lock_dir = Path(tempfile.mkdtemp(prefix="checklist-lock-"))
+                self.resources.callback(shutil.rmtree, lock_dir, ignore_errors=True)
+                target = replace(target, lock_path=str(lock_dir / "faults.lock"))
             self.log_sources = self._open_log_sources(target)
             self._target = target
             self.run.target = {
@@ -226,14 +277,25 @@ class HarnessPlugin:
     def new_case(self, item: pytest.Item, clients: Clients, target: Target) -> Case:
         recorder = Recorder(_case_key(self.run_id, item))
         clients.bind(recorder if self.settings.evidence else None)
-        case = Case(clients, target, self.settings.log_wait_seconds, recorder, self.log_sources, self.masker)
+        case = Case(
+            clients,
+            target,
+            self.settings.log_wait_seconds,
+            recorder,
+            self.log_sources,
+            self.masker,
+            FaultInjector(target, self.settings),
+        )
         item.stash[case_key] = case
         return case
 
     def finish_case(self, case: Case) -> None:
-        case.clients.bind(None)
-        if self.settings.evidence:
-            attach_log_evidence(case.recorder.exchanges, self.log_sources, self.settings.log_wait_seconds)
+        try:
+            case.undo_faults()  # first: the next case must find the target whole
+        finally:
+            case.clients.bind(None)
+            if self.settings.evidence:
+                attach_log_evidence(case.recorder.exchanges, self.log_sources, self.settings.log_wait_seconds)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(
@@ -359,7 +421,8 @@ class HarnessPlugin:
 
 
 def _runs_checklist(config: pytest.Config) -> bool:
-    return any("test_checklist" in arg or "features" in arg for arg in config.args)
+    """Whether this session runs the checklist (test_checklist.py), not merely the project's own tests."""
+    return any(Path(arg.split("::")[0]).name in ("test_checklist.py", "features") for arg in config.args)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -368,6 +431,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for tag in SERVICE_TAGS:
         config.addinivalue_line("markers", f"{tag}: checklist rows of the {tag} service(s)")
     config.addinivalue_line("markers", "extra: cases beyond the checklist")
+    config.addinivalue_line("markers", "fault: cases that break the target for a moment (run alone)")
     plugin = HarnessPlugin(config)
     config.pluginmanager.register(plugin, "checklist-harness")
     # Open the target before collection: a wrong URL ends the run here, in one line, not in 38 errors.
@@ -402,6 +466,12 @@ def clients(target: Target, pytestconfig: pytest.Config) -> Iterator[Clients]:
 @pytest.fixture
 def case(request: pytest.FixtureRequest, clients: Clients, target: Target) -> Iterator[Case]:
     plugin = _plugin(request.config)
-    current = plugin.new_case(request.node, clients, target)
-    yield current
-    plugin.finish_case(current)
+    exclusive = request.node.get_closest_marker("fault") is not None
+    with ExitStack() as held:
+        if target.lock_path:
+            held.enter_context(case_lock(Path(target.lock_path), exclusive=exclusive))
+        current = plugin.new_case(request.node, clients, target)
+        try:
+            yield current
+        finally:
+            plugin.finish_case(current)

@@ -38,6 +38,16 @@ class HarnessSettings(BaseSettings):
     # Recording, log correlation and report writing; off only to measure what they cost.
     evidence: bool = True
 
+    # Fault injection against an external deployment (the reference stack needs none of these).
+    fault_db_down_cmd: str | None = None
+    fault_db_up_cmd: str | None = None
+    fault_redis_down_cmd: str | None = None
+    fault_redis_up_cmd: str | None = None
+    fault_db_dsn: SecretStr | None = None
+    allow_destructive: bool = False
+    # Destructive faults against anything but loopback need this too: a second, deliberate yes.
+    i_know: bool = False
+
     def base_urls(self) -> dict[str, str]:
         return {"auth": self.auth_base_url, "users": self.users_base_url, "webhook": self.webhook_base_url}
 

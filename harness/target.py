@@ -1,7 +1,7 @@
 """The deployment under test: its base URLs and what the harness knows about it, checked before the first case."""
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import httpx
 
@@ -18,6 +18,9 @@ class Target:
     valid_mid: str
     log_sources: dict[str, str]  # service → file:PATH, cmd:COMMAND or none
     jwt_secret: str | None = None
+    database_url: str | None = None  # only where the harness may change the database (function swap)
+    fault_proxies: dict[str, str] = field(default_factory=dict)  # "webhook-database" → control host:port
+    lock_path: str | None = None  # serialises fault cases against the rest, across xdist workers
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -45,3 +48,8 @@ def check_reachable(base_urls: dict[str, str], timeout: float = 5.0) -> None:
         except httpx.HTTPError as exc:
             reason = str(exc) or type(exc).__name__
             raise TargetError(f"{name} service does not answer at {url}: {reason}") from exc
+
+
+def is_loopback(url: str) -> bool:
+    host = httpx.URL(url).host
+    return host in ("localhost", "::1") or host.startswith("127.")

@@ -5,11 +5,6 @@ from pytest_bdd import given, parsers, then, when
 from harness.case import Case
 
 
-@given("база данных сервиса webhook недоступна")
-def database_down(case: Case) -> None:
-    case.cut_database()
-
-
 @given("функция to_can.process_webhook завершается неизвестной ошибкой")
 def function_broken(case: Case) -> None:
     case.break_webhook_function()
@@ -39,3 +34,8 @@ def body_is_function_result(case: Case) -> None:
 @then(parsers.parse("в логе сервиса {service} есть запись с X-Request-ID ответа"))
 def log_has_request_id(case: Case, service: str) -> None:
     case.expect_log_record(service)
+
+
+@then(parsers.parse("в логе сервиса {service} есть запись уровня {level} с X-Request-ID ответа"))
+def log_has_level_record(case: Case, service: str, level: str) -> None:
+    case.expect_log_record(service, level, required=False)

@@ -6,7 +6,7 @@ from typing import Any
 
 from gherkin.parser import Parser
 
-from harness.catalogue import FEATURES_DIR, SERVICE_TAGS, rows
+from harness.catalogue import FEATURES_DIR, KIND_TAGS, SERVICE_TAGS, rows
 
 EXPECTED_FEATURES = {"auth.feature", "users.feature", "webhook.feature", "cross_service.feature"}
 
@@ -39,8 +39,10 @@ def test_every_row_tags_exactly_one_scenario_and_every_scenario_one_row() -> Non
     for feature, scenario in _scenarios():
         tags = scenario["all_tags"]
         assert isinstance(tags, list)
-        ids = [tag for tag in tags if tag not in SERVICE_TAGS and tag != "extra"]
+        ids = [tag for tag in tags if tag not in SERVICE_TAGS and tag not in KIND_TAGS]
         if "extra" in tags:
+            if ids:
+                problems.append(f"{feature}: extra case {scenario['name']!r} carries row IDs {ids}")
             continue
         if len(ids) != 1 or ids[0] not in known:
             problems.append(f"{feature}: {scenario['name']!r} carries {ids or 'no row ID'}")

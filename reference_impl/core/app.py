@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from reference_impl.core import passwords
 from reference_impl.core.config import get_settings
-from reference_impl.core.db import DB_UNAVAILABLE, connection, create_pool
+from reference_impl.core.db import DATABASE_ERRORS, connection, create_pool
 from reference_impl.core.deps import DbPool, RedisClient, SettingsDep
 from reference_impl.core.errors import install_error_handlers
 from reference_impl.core.logging import (
@@ -33,7 +33,7 @@ async def health(pool: DbPool, redis_client: RedisClient, settings: SettingsDep)
     try:
         async with connection(pool, settings) as conn:
             await conn.fetchval("SELECT 1")
-    except DB_UNAVAILABLE:
+    except DATABASE_ERRORS:
         checks["database"] = "unavailable"
     if not await redis_answers(redis_client):
         checks["redis"] = "unavailable"

@@ -43,9 +43,29 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
     return pool
 
 
+class DatabaseUnavailable(Exception):
+    """No connection could be had: whatever the reason (refused, timed out, not accepting connections)."""
+
+
+# While connecting, any database error means "unavailable"; once connected, only DB_UNAVAILABLE does.
+_CONNECT_FAILURES: tuple[type[Exception], ...] = (
+    *DB_UNAVAILABLE,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+# Everything a handler answers with 503 "Database error".
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DatabaseUnavailable, *DB_UNAVAILABLE)
+
+
 @asynccontextmanager
 async def connection(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     """Acquire with a deadline: waiting for a free slot and connecting both count against it."""
-    async with pool.acquire(timeout=settings.db_connect_timeout_seconds) as conn:
+    try:
+        conn = await pool.acquire(timeout=settings.db_connect_timeout_seconds)
+    except _CONNECT_FAILURES as exc:
+        raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    try:
         # The pool hands out a proxy that forwards every Connection method.
         yield cast(asyncpg.Connection, conn)
+    finally:
+        await pool.release(conn)

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from reference_impl.core.db import DB_UNAVAILABLE
+from reference_impl.core.db import DATABASE_ERRORS
 from reference_impl.core.logging import REQUEST_ID_HEADER
 from reference_impl.core.redis import TokenStoreUnavailable
 
@@ -50,7 +50,8 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 def _request_id_headers() -> dict[str, str]:
-    # Unhandled errors are answered outside the request-id middleware, so the header is added here.
+    # Only for unhandled errors: they are answered outside the request-id middleware, which adds the header to
+    # every other response (adding it here too would send it twice).
     request_id = correlation_id.get()
     return {REQUEST_ID_HEADER: request_id} if request_id else {}
 
@@ -63,11 +64,11 @@ def install_error_handlers(app: FastAPI, internal_error_detail: str) -> None:
 
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         logger.error("database unavailable: %s: %s", type(exc).__name__, exc)
-        return JSONResponse({"detail": DATABASE_ERROR}, status_code=503, headers=_request_id_headers())
+        return JSONResponse({"detail": DATABASE_ERROR}, status_code=503)
 
     async def token_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         logger.error("redis unavailable: %s: %s", type(exc).__name__, exc)
-        return JSONResponse({"detail": TOKEN_STORE_ERROR}, status_code=503, headers=_request_id_headers())
+        return JSONResponse({"detail": TOKEN_STORE_ERROR}, status_code=503)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error: %s", type(exc).__name__)
@@ -75,6 +76,6 @@ def install_error_handlers(app: FastAPI, internal_error_detail: str) -> None:
 
     app.add_exception_handler(RefusedRequest, refused)
     app.add_exception_handler(TokenStoreUnavailable, token_store_unavailable)
-    for exc_type in DB_UNAVAILABLE:
+    for exc_type in DATABASE_ERRORS:
         app.add_exception_handler(exc_type, database_unavailable)
     app.add_exception_handler(Exception, unexpected)

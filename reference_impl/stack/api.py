@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +39,16 @@ class StackConfig:
     jwt_secret: str | None = None
     workers: int = 1
     boot_timeout: float = 60.0
+    # Lets a caller put something between a service and its data: (service, "database" | "redis", url) → url.
+    # The harness routes connections through its fault proxies this way; None connects directly.
+    route: Callable[[str, str, str], str] | None = None
+
+    def data_for(self, service: str, data: DataServices) -> DataServices:
+        if self.route is None:
+            return data
+        return DataServices(
+            self.route(service, "database", data.database_url), self.route(service, "redis", data.redis_url)
+        )
 
     @classmethod
     def from_environment(cls, **overrides: object) -> "StackConfig":
@@ -162,9 +172,9 @@ def reference_stack(config: StackConfig | None = None) -> Iterator[RunningStack]
         data_resources = resources.enter_context(ExitStack())
         data = backend.prepare(data_resources)
         services = resources.enter_context(ExitStack())
-        env = service_env(config, data, jwt_secret)
         processes = []
         for name in SERVICES:
+            env = service_env(config, config.data_for(name, data), jwt_secret)
             process = start_service(name, ports[name], config, env)
             services.callback(process.stop)
             processes.append(process)

@@ -1,0 +1,53 @@
+"""What the harness can break on a target, and how: the one place that decides whether a fault can run."""
+
+from harness.faults.functions import FunctionSwap
+from harness.faults.outages import CommandOutage, FaultUnavailable, Outage, ProxyOutage
+from harness.faults.tokens import mint_expired
+from harness.settings import HarnessSettings
+from harness.target import Target
+
+_COMMAND_SETTINGS = {
+    "database": ("FAULT_DB_DOWN_CMD", "FAULT_DB_UP_CMD"),
+    "redis": ("FAULT_REDIS_DOWN_CMD", "FAULT_REDIS_UP_CMD"),
+}
+
+
+class FaultInjector:
+    def __init__(self, target: Target, settings: HarnessSettings) -> None:
+        self.target = target
+        self.settings = settings
+
+    def outage(self, service: str, dependency: str) -> Outage:
+        """Cut `service` off from its `dependency` ("database" or "redis")."""
+        address = self.target.fault_proxies.get(f"{service}-{dependency}")
+        if address:
+            return ProxyOutage.at(address)
+        down = (
+            self.settings.fault_db_down_cmd
+            if dependency == "database"
+            else self.settings.fault_redis_down_cmd
+        )
+        up = self.settings.fault_db_up_cmd if dependency == "database" else self.settings.fault_redis_up_cmd
+        if down and up:
+            return CommandOutage(down, up)
+        down_name, up_name = _COMMAND_SETTINGS[dependency]
+        what = "the database" if dependency == "database" else "Redis"
+        raise FaultUnavailable(f"needs {down_name} and {up_name}: commands that cut and restore {what}")
+
+    def function_swap(self) -> FunctionSwap:
+        if self.target.database_url:
+            return FunctionSwap(self.target.database_url)
+        if self.settings.fault_db_dsn and not self.settings.allow_destructive:
+            raise FaultUnavailable(
+                "FAULT_DB_DSN is set, but replacing a function on it needs --allow-destructive too"
+            )
+        raise FaultUnavailable(
+            "needs FAULT_DB_DSN and --allow-destructive: a connection to the deployment's database"
+        )
+
+    def expired(self, token: str) -> str:
+        if not self.target.jwt_secret:
+            raise FaultUnavailable(
+                "needs JWT_SECRET: the deployment's token-signing secret, to mint an expired token"
+            )
+        return mint_expired(token, self.target.jwt_secret)
