@@ -20,7 +20,7 @@ from harness.catalogue import row_ids
 from harness.faults.functions import FunctionSwap
 from harness.reports.results_json import SCHEMA_PATH
 from reference_impl.stack.api import RunningStack
-from reference_impl.stack.processes import wait_until
+from reference_impl.stack.processes import free_port, wait_until
 from tests.browser import browser_unavailable, check_report_in_browser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,15 +163,22 @@ def test_checklist_md_fills_in_every_row(checklist_run: ChecklistRun) -> None:
 
 
 @on_embedded_stack
-def test_no_secret_used_in_the_run_appears_in_the_reports(checklist_run: ChecklistRun) -> None:
+def test_no_secret_used_in_the_run_appears_in_reports_terminal_or_service_logs(
+    checklist_run: ChecklistRun, stack: RunningStack
+) -> None:
     assert len(checklist_run.secrets) > 50  # passwords and tokens of ~40 cases
-    for path in checklist_run.report.iterdir():
-        if path.suffix == ".png":
-            continue
-        text = path.read_text(encoding="utf-8")
+    written = {
+        path.name: path.read_text(encoding="utf-8")
+        for path in checklist_run.report.iterdir()
+        if path.suffix != ".png"
+    }
+    written["terminal"] = checklist_run.result.stdout + checklist_run.result.stderr
+    for service, log in stack.log_paths.items():
+        written[f"{service}.log"] = log.read_text(encoding="utf-8")
+    for name, text in written.items():
         leaked = [secret for secret in checklist_run.secrets if secret in text]
-        assert not leaked, f"{path.name} holds {len(leaked)} secrets in clear"
-        assert not JWT.search(text), f"{path.name} holds a JWT in clear"
+        assert not leaked, f"{name} holds {len(leaked)} secrets in clear"
+        assert not JWT.search(text), f"{name} holds a JWT in clear"
     assert "«masked:" in (checklist_run.report / "results.json").read_text(encoding="utf-8")
 
 
@@ -315,3 +322,70 @@ def test_destructive_faults_against_a_remote_target_need_a_second_yes(tmp_path: 
         "ERROR: checklist target unusable: --allow-destructive against a deployment that is not on this machine "
         "(https://staging.example.invalid/api/v1/auth) needs --i-know too"
     ]
+
+
+def test_a_target_that_dies_midway_still_gets_a_report_and_leaves_no_process(tmp_path: Path) -> None:
+    ports = {name: str(free_port()) for name in ("auth", "users", "webhook")}
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reference_impl",
+            "up",
+            "--backend",
+            "embedded",
+            "--log-dir",
+            str(tmp_path / "logs"),
+            *(arg for name, port in ports.items() for arg in (f"--{name}-port", port)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert up.stdout is not None
+        for line in up.stdout:
+            if line.startswith("ready in"):
+                break
+        stack_processes = psutil.Process(up.pid).children(recursive=True)
+        urls = {
+            "auth": f"http://127.0.0.1:{ports['auth']}/api/v1/auth",
+            "users": f"http://127.0.0.1:{ports['users']}/api/v1/users",
+            "webhook": f"http://127.0.0.1:{ports['webhook']}/webhook",
+        }
+        run = subprocess.Popen(
+            _command(
+                "-v",
+                "-p",
+                "no:randomly",
+                "--reports-dir",
+                str(tmp_path / "reports"),
+                "--target",
+                "external",
+                *(arg for name, url in urls.items() for arg in (f"--{name}-url", url)),
+            ),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=_env(),
+        )
+        assert run.stdout is not None
+        for line in run.stdout:
+            if "PASSED" in line:
+                up.send_signal(signal.SIGTERM)  # the deployment goes away mid-run
+                break
+        output = line + run.communicate(timeout=300)[0]
+    finally:
+        for process in (up,):
+            if process.poll() is None:
+                process.kill()
+    assert run.returncode == 1, output[-2000:]
+    assert up.wait(30) == 0
+    wait_until(lambda: not any(p.is_running() for p in stack_processes), timeout=15, what="the stack to stop")
+    document = json.loads((tmp_path / "reports" / "latest" / "results.json").read_text(encoding="utf-8"))
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+    assert document["run"]["status"] == "completed"
+    failed = [case for case in document["cases"] if case["outcome"] == "failed"]
+    assert failed and any("ConnectError" in (case["message"] or "") for case in failed)

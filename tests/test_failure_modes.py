@@ -5,7 +5,6 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,34 +14,10 @@ import pytest
 
 from reference_impl.core.config import Settings
 from reference_impl.core.tokens import TokenType, issue_token
-from reference_impl.stack.api import API_PREFIXES, RunningStack, StackConfig, service_env, start_service
-from reference_impl.stack.backends import DataServices
-from reference_impl.stack.processes import free_port, wait_until
+from reference_impl.stack.api import API_PREFIXES, RunningStack
+from reference_impl.stack.processes import free_port
 from tests.conftest import Api, webhook_payload
-
-
-@contextmanager
-def lone_service(name: str, stack: RunningStack, log_dir: Path, **data: str) -> Iterator[str]:
-    """One service of `stack`, started alone with some of its data services replaced; yields its base URL."""
-    services = replace(DataServices(stack.database_url, stack.redis_url), **data)
-    port = free_port()
-    config = StackConfig(log_dir=log_dir)
-    process = start_service(name, port, config, service_env(config, services, stack.jwt_secret))
-    origin = f"http://127.0.0.1:{port}"
-    try:
-
-        def answers() -> bool:
-            assert process.running(), process.tail()
-            try:
-                httpx.get(f"{origin}/health", timeout=5)
-            except httpx.HTTPError:
-                return False
-            return True
-
-        wait_until(answers, timeout=30, what=f"{name} service")
-        yield origin + API_PREFIXES[name]
-    finally:
-        process.stop()
+from tests.lone_service import lone_service
 
 
 @contextmanager

@@ -1,5 +1,6 @@
 """Account creation and lookup: SQL first (the database decides uniqueness and builds the user JSON)."""
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -23,10 +24,22 @@ class AccountError(RefusedRequest):
     """Missing password, duplicate second_login/email/phone or unknown group (answered with 400)."""
 
 
-async def create_account(conn: asyncpg.Connection, data: AccountCreate) -> UUID:
+@dataclass(frozen=True)
+class NewAccount:
+    data: AccountCreate
+    password_hash: str
+
+
+async def prepare_account(data: AccountCreate) -> NewAccount:
+    """Check and hash the password: done before a database connection is taken, so Argon2's time is not
+    spent holding one of the pool's connections."""
     if not data.password:
         raise AccountError(PASSWORD_REQUIRED)
-    password_hash = await hash_password(data.password)
+    return NewAccount(data, await hash_password(data.password))
+
+
+async def create_account(conn: asyncpg.Connection, account: NewAccount) -> UUID:
+    data, password_hash = account.data, account.password_hash
     try:
         user_id: UUID = await conn.fetchval(
             "SELECT users.create_user($1, $2, $3, $4, $5, $6)",
@@ -45,9 +58,27 @@ async def create_account(conn: asyncpg.Connection, data: AccountCreate) -> UUID:
     return user_id
 
 
+def _as_uuid(user_id: UUID | str) -> UUID | None:
+    # A token's subject is whatever was signed: anything but a UUID names no user (rather than a 500).
+    try:
+        return user_id if isinstance(user_id, UUID) else UUID(user_id)
+    except ValueError:
+        return None
+
+
 async def user_json(conn: asyncpg.Connection, user_id: UUID | str) -> dict[str, Any] | None:
-    result: dict[str, Any] | None = await conn.fetchval("SELECT users.user_json($1::uuid)", str(user_id))
+    uid = _as_uuid(user_id)
+    if uid is None:
+        return None
+    result: dict[str, Any] | None = await conn.fetchval("SELECT users.user_json($1)", uid)
     return result
+
+
+async def is_active_user(conn: asyncpg.Connection, user_id: str) -> bool:
+    uid = _as_uuid(user_id)
+    return uid is not None and bool(
+        await conn.fetchval("SELECT is_active FROM users.users WHERE id = $1", uid)
+    )
 
 
 async def find_login(conn: asyncpg.Connection, login: str) -> asyncpg.Record | None:

@@ -1,13 +1,21 @@
 import logging
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 
+from reference_impl.accounts.deps import ActiveUserToken
 from reference_impl.accounts.schemas import AccountCreate
-from reference_impl.accounts.service import PASSWORD_REQUIRED, AccountError, create_account, find_login
+from reference_impl.accounts.service import (
+    PASSWORD_REQUIRED,
+    AccountError,
+    create_account,
+    find_login,
+    prepare_account,
+)
 from reference_impl.auth import service
 from reference_impl.auth.schemas import LoginRequest, RefreshRequest, TokenPair
+from reference_impl.auth.throttle import LoginThrottle
 from reference_impl.core.db import connection
-from reference_impl.core.deps import AccessToken, DbPool, RedisClient, SettingsDep
+from reference_impl.core.deps import DbPool, RedisClient, SettingsDep
 from reference_impl.core.errors import Detail, error_responses
 from reference_impl.core.passwords import verify_password
 
@@ -20,23 +28,33 @@ INVALID_CREDENTIALS = "Invalid credentials"
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, responses=error_responses(400, 503))
 async def register(body: AccountCreate, pool: DbPool, settings: SettingsDep) -> TokenPair:
+    account = await prepare_account(body)
     async with connection(pool, settings) as conn, conn.transaction():
-        user_id = await create_account(conn, body)
+        user_id = await create_account(conn, account)
         pair = await service.issue_pair(conn, settings, user_id)
     logger.info("user registered: %s", user_id)
     return pair
 
 
-@router.post("/login", responses=error_responses(400, 401, 503))
-async def login(body: LoginRequest, pool: DbPool, settings: SettingsDep) -> TokenPair:
+@router.post("/login", responses=error_responses(400, 401, 429, 503))
+async def login(
+    body: LoginRequest, request: Request, pool: DbPool, redis_client: RedisClient, settings: SettingsDep
+) -> TokenPair:
     if not body.password:
         raise AccountError(PASSWORD_REQUIRED)
+    throttle = LoginThrottle(redis_client, settings)
+    address = request.client.host if request.client else "unknown"
+    await throttle.check(body.login, address)
     async with connection(pool, settings) as conn:
         account = await find_login(conn, body.login)
-        if not await verify_password(body.password, account["password_hash"] if account else None):
-            logger.info("login refused: invalid credentials")
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=INVALID_CREDENTIALS)
-        assert account is not None
+    # Argon2 runs without holding a connection; unknown logins are verified against a dummy hash.
+    if not await verify_password(body.password, account["password_hash"] if account else None):
+        await throttle.failed(body.login, address)
+        logger.info("login refused: invalid credentials")
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=INVALID_CREDENTIALS)
+    assert account is not None
+    await throttle.succeeded(body.login)
+    async with connection(pool, settings) as conn:
         pair = await service.issue_pair(conn, settings, account["id"])
     logger.info("user logged in: %s", account["id"])
     return pair
@@ -53,7 +71,7 @@ async def refresh(body: RefreshRequest, pool: DbPool, settings: SettingsDep) -> 
 
 @router.post("/logout", responses=error_responses(401, 503))
 async def logout(
-    claims: AccessToken, pool: DbPool, redis_client: RedisClient, settings: SettingsDep
+    claims: ActiveUserToken, pool: DbPool, redis_client: RedisClient, settings: SettingsDep
 ) -> Detail:
     async with connection(pool, settings) as conn:
         await service.logout(conn, redis_client, claims)

@@ -3,15 +3,23 @@
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from reference_impl.core import passwords
 from reference_impl.core.config import get_settings
 from reference_impl.core.db import DATABASE_ERRORS, connection, create_pool
 from reference_impl.core.deps import DbPool, RedisClient, SettingsDep
-from reference_impl.core.errors import install_error_handlers
+from reference_impl.core.errors import (
+    DETAIL_REF_TEMPLATE,
+    Detail,
+    detail_response,
+    install_error_handlers,
+)
+from reference_impl.core.limits import RequestLimitsMiddleware
 from reference_impl.core.logging import (
     AccessLogMiddleware,
     CorrelationIdMiddleware,
@@ -22,11 +30,20 @@ from reference_impl.core.redis import create_redis, redis_answers
 
 health_router = APIRouter(tags=["health"])
 
+Check = Literal["ok", "unavailable"]
+
+
+class Health(BaseModel):
+    status: Check
+    database: Check
+    redis: Check
+
 
 @health_router.get(
     "/health",
     summary="Liveness and readiness: 200 when the database and Redis answer",
-    responses={503: {"description": "The database or Redis does not answer"}},
+    response_model=Health,
+    responses={503: {"model": Health, "description": "The database or Redis does not answer"}},
 )
 async def health(pool: DbPool, redis_client: RedisClient, settings: SettingsDep) -> JSONResponse:
     checks = {"database": "ok", "redis": "ok"}
@@ -45,6 +62,31 @@ async def health(pool: DbPool, redis_client: RedisClient, settings: SettingsDep)
 
 def _noop() -> None:
     return None
+
+
+# Answered by RequestLimitsMiddleware to any operation that takes a body (its JSON checks answer 422, which
+# FastAPI already documents for such operations).
+_BODY_LIMIT_STATUSES = (413, 415)
+
+
+def _document_body_limits(app: FastAPI) -> None:
+    """List the middleware's statuses on every operation with a body: the routers list only their own, and the
+    OpenAPI document should hold every status a client can get."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()  # cached by FastAPI in app.openapi_schema: patched once, in place
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas.setdefault("Detail", Detail.model_json_schema(ref_template=DETAIL_REF_TEMPLATE))
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    if "requestBody" in operation:
+                        for code in _BODY_LIMIT_STATUSES:
+                            operation["responses"].setdefault(str(code), detail_response(code))
+        return generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(
@@ -77,6 +119,9 @@ def create_app(
         app.include_router(router)
     app.include_router(health_router)
     install_error_handlers(app, internal_error_detail)
+    _document_body_limits(app)
+    # Innermost of ours: its refusals (413, 415, 422) get a request id and an access record like any other.
+    app.add_middleware(RequestLimitsMiddleware)
     # Added last = outermost: the request id is set before the access record is written.
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(CorrelationIdMiddleware, **request_id_middleware_options())  # type: ignore[arg-type]

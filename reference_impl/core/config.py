@@ -29,9 +29,21 @@ class Settings(BaseSettings):
     # Database unreachable must become a 503 within 2 s: connect and query budgets stay below that.
     db_connect_timeout_seconds: float = 1.0
     db_command_timeout_seconds: float = 1.5
+    # Waiting for a free pooled connection under load is not an outage: it gets a little longer, still < 2 s.
+    db_acquire_timeout_seconds: float = 1.5
     db_pool_min_size: int = 0
-    db_pool_max_size: int = 10
+    db_pool_max_size: int = 20
     redis_timeout_seconds: float = 1.0
+
+    # Failed logins allowed per window before 429, per account and per client address (in Redis).
+    login_failures_per_account: int = 10
+    login_failures_per_address: int = 100
+    login_failure_window_seconds: int = 60
+
+    # Optional shared-secret check of the webhook (a deployment option, not a 2can feature): when set, the
+    # body's HMAC-SHA256 in hex must be in the signature header, or the call is refused before it is parsed.
+    webhook_hmac_secret: SecretStr | None = None
+    webhook_signature_header: str = "X-Signature"
 
 
 @lru_cache

@@ -61,7 +61,7 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (DatabaseUnavailable, *DB_UNAVAIL
 async def connection(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     """Acquire with a deadline: waiting for a free slot and connecting both count against it."""
     try:
-        conn = await pool.acquire(timeout=settings.db_connect_timeout_seconds)
+        conn = await pool.acquire(timeout=settings.db_acquire_timeout_seconds)
     except _CONNECT_FAILURES as exc:
         raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
     try:

@@ -1,10 +1,13 @@
 """Exception handlers shared by the services; every error body has FastAPI's `{"detail": ...}` shape."""
 
 import logging
+import math
 from typing import Any
 
 from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -26,8 +29,11 @@ class Detail(BaseModel):
 
 _RESPONSE_DESCRIPTIONS = {
     400: "Refused: the message says why (missing password, duplicate, unknown group, invalid MID)",
-    401: "Missing, invalid, expired or revoked token, or invalid credentials",
+    401: "Missing, invalid, expired or revoked token; invalid credentials; or (webhook, when enabled) bad signature",
     404: "Not found",
+    413: "The request body is larger than the services accept (64 KiB)",
+    415: "The request body is not JSON (Content-Type must be application/json)",
+    429: "Too many failed login attempts: retry after the number of seconds in Retry-After",
     500: "Internal error",
     503: "The database or Redis cannot be reached",
 }
@@ -49,6 +55,17 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Detail, "description": _RESPONSE_DESCRIPTIONS[code]} for code in codes}
 
 
+DETAIL_REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+def detail_response(code: int) -> dict[str, Any]:
+    """The OpenAPI response object for `code` with the `Detail` body, for entries added to a generated document."""
+    return {
+        "description": _RESPONSE_DESCRIPTIONS[code],
+        "content": {"application/json": {"schema": {"$ref": DETAIL_REF_TEMPLATE.format(model="Detail")}}},
+    }
+
+
 def _request_id_headers() -> dict[str, str]:
     # Only for unhandled errors: they are answered outside the request-id middleware, which adds the header to
     # every other response (adding it here too would send it twice).
@@ -56,7 +73,36 @@ def _request_id_headers() -> dict[str, str]:
     return {REQUEST_ID_HEADER: request_id} if request_id else {}
 
 
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """A validation error's echoed input as strict JSON: NaN/Infinity become strings, lone surrogates U+FFFD.
+
+    FastAPI's own handler renders the input as received, and the response encoder refuses both (a 500)."""
+    if depth > 64:  # the request limits keep inputs far shallower; never recurse without bound
+        return "…"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {_json_safe(key, depth + 1): _json_safe(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item, depth + 1) for item in value]
+    return value
+
+
 def install_error_handlers(app: FastAPI, internal_error_detail: str) -> None:
+    async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        # FastAPI's shape: {"detail": [{"type", "loc", "msg", "input", "ctx"?}, ...]}.
+        errors = _json_safe(jsonable_encoder(exc.errors()))
+        logger.info(
+            "%s %s invalid: %s",
+            request.method,
+            request.url.path,
+            "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in errors),
+        )
+        return JSONResponse({"detail": errors}, status_code=422)
+
     async def refused(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RefusedRequest)
         logger.log(exc.log_level, "%s %s refused: %s", request.method, request.url.path, exc.detail)
@@ -74,6 +120,7 @@ def install_error_handlers(app: FastAPI, internal_error_detail: str) -> None:
         logger.exception("unhandled error: %s", type(exc).__name__)
         return JSONResponse({"detail": internal_error_detail}, status_code=500, headers=_request_id_headers())
 
+    app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_exception_handler(RefusedRequest, refused)
     app.add_exception_handler(TokenStoreUnavailable, token_store_unavailable)
     for exc_type in DATABASE_ERRORS:

@@ -1,5 +1,8 @@
 """The Redis client and the access-token blacklist kept in it (shared by auth and users)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import redis.asyncio as aioredis
 import redis.exceptions
 
@@ -27,19 +30,24 @@ def create_redis(settings: Settings) -> "aioredis.Redis":
     )
 
 
+@contextmanager
+def token_store() -> Iterator[None]:
+    """Redis failures inside become TokenStoreUnavailable (a 503): checks fail closed."""
+    try:
+        yield
+    except REDIS_UNAVAILABLE as exc:
+        raise TokenStoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
 async def blacklist_token(client: "aioredis.Redis", jti: str, ttl_seconds: int) -> None:
     # The entry lives exactly as long as the token could still be presented.
-    try:
+    with token_store():
         await client.set(_BLACKLIST_PREFIX + jti, "1", ex=max(ttl_seconds, 1))
-    except REDIS_UNAVAILABLE as exc:
-        raise TokenStoreUnavailable(str(exc)) from exc
 
 
 async def is_token_blacklisted(client: "aioredis.Redis", jti: str) -> bool:
-    try:
+    with token_store():
         return bool(await client.exists(_BLACKLIST_PREFIX + jti))
-    except REDIS_UNAVAILABLE as exc:
-        raise TokenStoreUnavailable(str(exc)) from exc
 
 
 async def redis_answers(client: "aioredis.Redis") -> bool:

@@ -17,7 +17,7 @@ import redis
 
 from reference_impl.core.config import DEVELOPMENT_JWT_SECRET
 from reference_impl.migrate import migrate
-from reference_impl.stack.backends import DataServices, choose_backend
+from reference_impl.stack.backends import DataServices, DockerBackend, choose_backend
 from reference_impl.stack.processes import ManagedProcess, StackError, free_port, port_is_free, wait_until
 
 logger = logging.getLogger("reference_impl.stack")
@@ -39,6 +39,10 @@ class StackConfig:
     jwt_secret: str | None = None
     workers: int = 1
     boot_timeout: float = 60.0
+    # The docker backend: "bridge" (published ports) or "host" (the host's loopback), and its images.
+    docker_network: str = DockerBackend.DEFAULT_NETWORK
+    docker_postgres_image: str = DockerBackend.DEFAULT_POSTGRES_IMAGE
+    docker_redis_image: str = DockerBackend.DEFAULT_REDIS_IMAGE
     # Lets a caller put something between a service and its data: (service, "database" | "redis", url) → url.
     # The harness routes connections through its fault proxies this way; None connects directly.
     route: Callable[[str, str, str], str] | None = None
@@ -52,11 +56,16 @@ class StackConfig:
 
     @classmethod
     def from_environment(cls, **overrides: object) -> "StackConfig":
-        """DATABASE_URL / REDIS_URL / JWT_SECRET from the environment, the rest from `overrides`."""
+        """DATABASE_URL / REDIS_URL / JWT_SECRET and the docker settings (STACK_DOCKER_NETWORK,
+        STACK_POSTGRES_IMAGE, STACK_REDIS_IMAGE) from the environment, the rest from `overrides`."""
         values: dict[str, object] = {
             "database_url": os.environ.get("DATABASE_URL") or None,
             "redis_url": os.environ.get("REDIS_URL") or None,
             "jwt_secret": os.environ.get("JWT_SECRET") or None,
+            "docker_network": os.environ.get("STACK_DOCKER_NETWORK") or DockerBackend.DEFAULT_NETWORK,
+            "docker_postgres_image": os.environ.get("STACK_POSTGRES_IMAGE")
+            or DockerBackend.DEFAULT_POSTGRES_IMAGE,
+            "docker_redis_image": os.environ.get("STACK_REDIS_IMAGE") or DockerBackend.DEFAULT_REDIS_IMAGE,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
@@ -165,7 +174,14 @@ def reference_stack(config: StackConfig | None = None) -> Iterator[RunningStack]
         workdir = Path(tempfile.mkdtemp(prefix="reference-stack-"))
         resources.callback(shutil.rmtree, workdir, ignore_errors=True)
         backend, reason = choose_backend(
-            config.backend, config.database_url, config.redis_url, workdir, config.log_dir
+            config.backend,
+            config.database_url,
+            config.redis_url,
+            workdir,
+            config.log_dir,
+            docker_network=config.docker_network,
+            postgres_image=config.docker_postgres_image,
+            redis_image=config.docker_redis_image,
         )
         logger.info("backend: %s (%s)", backend.name, reason)
         # Closed in reverse: the services stop before the database and Redis they use.

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import secrets
 import shutil
 import stat
 import subprocess
@@ -9,9 +10,14 @@ import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, Self
 
 from reference_impl.stack.processes import ManagedProcess, StackError, free_port
+
+if TYPE_CHECKING:
+    from testcontainers.community.postgres import PostgresContainer
+    from testcontainers.community.redis import RedisContainer
+    from testcontainers.core.container import DockerContainer
 
 BACKENDS = ("auto", "external", "docker", "embedded")
 
@@ -46,34 +52,159 @@ class ExternalBackend:
 
 
 class DockerBackend:
+    """PostgreSQL and Redis in containers, started and removed through testcontainers.
+
+    Network `bridge` (the default): the engine publishes each container's port on the host, as any engine
+    does; the official images fit. Network `host`: the containers share the host's network, each on a free
+    port chosen here and listening on 127.0.0.1 only; for an engine without a bridge (docker/prepare-engine.sh
+    starts one) and images already on it (it builds `checklist/postgres:16` and `checklist/redis:6.2`). Ryuk,
+    testcontainers' reaper, needs a published port, so host mode runs without it: the stack removes its
+    containers itself, and docker/teardown-engine.sh removes what a killed run left (label org.testcontainers).
+    """
+
     name = "docker"
+    NETWORKS = ("bridge", "host")
+    DEFAULT_NETWORK = "bridge"
+    DEFAULT_POSTGRES_IMAGE = "postgres:16-alpine"
+    DEFAULT_REDIS_IMAGE = "redis:7-alpine"
 
     def __init__(
-        self, postgres_image: str = "postgres:16-alpine", redis_image: str = "redis:7-alpine"
+        self,
+        postgres_image: str = DEFAULT_POSTGRES_IMAGE,
+        redis_image: str = DEFAULT_REDIS_IMAGE,
+        network: str = DEFAULT_NETWORK,
     ) -> None:
+        if network not in self.NETWORKS:
+            raise StackError(f"unknown docker network {network!r}: choose one of {', '.join(self.NETWORKS)}")
         self.postgres_image = postgres_image
         self.redis_image = redis_image
+        self.network = network
+        # Hex: no quoting in the DSN. Random: in either mode the port is reachable from the host.
+        self.credentials = {"username": "postgres", "password": secrets.token_hex(16), "dbname": "postgres"}
+        # Host networking: the container port is the host port, so it is chosen here, before anything starts.
+        self.pg_port = free_port() if network == "host" else 5432
+        self.redis_port = free_port() if network == "host" else 6379
 
     def prepare(self, resources: ExitStack) -> DataServices:
-        from testcontainers.postgres import PostgresContainer
-        from testcontainers.redis import RedisContainer
-
+        if self.network == "host":
+            # Known before the containers exist: they start in `start`, while the services import.
+            return self._services("127.0.0.1", self.pg_port, self.redis_port)
+        postgres, redis = self._start_containers(resources)
         try:
-            postgres = PostgresContainer(self.postgres_image, driver=None)
-            postgres.start()
-            resources.callback(postgres.stop)
-            redis = RedisContainer(self.redis_image)
-            redis.start()
-            resources.callback(redis.stop)
-        except Exception as exc:  # docker-py and testcontainers raise many types; all mean "cannot start"
-            raise StackError(
-                f"docker backend could not start its containers: {type(exc).__name__}: {exc}"
-            ) from exc
-        redis_url = f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
-        return DataServices(postgres.get_connection_url(), redis_url)
+            host = redis.get_container_host_ip()
+            return self._services(
+                host, postgres.get_exposed_port(self.pg_port), redis.get_exposed_port(self.redis_port)
+            )
+        except Exception as exc:  # docker-py errors: the engine lost the container
+            raise StackError(f"docker backend: no published port: {type(exc).__name__}: {exc}") from exc
 
     def start(self, resources: ExitStack) -> None:
-        return None
+        if self.network == "host":
+            self._start_containers(resources)
+
+    def _services(self, host: str, pg_port: int, redis_port: int) -> DataServices:
+        user, password, dbname = (self.credentials[key] for key in ("username", "password", "dbname"))
+        return DataServices(
+            database_url=f"postgresql://{user}:{password}@{host}:{pg_port}/{dbname}",
+            redis_url=f"redis://{host}:{redis_port}/0",
+        )
+
+    def _start_containers(self, resources: ExitStack) -> tuple["DockerContainer", "DockerContainer"]:
+        from testcontainers.core.config import testcontainers_config
+
+        postgres_class, redis_class = self._container_classes()
+        reaper_disabled = testcontainers_config.ryuk_disabled
+        if self.network == "host":
+            testcontainers_config.ryuk_disabled = True  # for these two containers only
+        started: list[DockerContainer] = []
+        try:
+            postgres = postgres_class(
+                self.postgres_image,
+                port=self.pg_port,
+                username=self.credentials["username"],
+                password=self.credentials["password"],
+                dbname=self.credentials["dbname"],
+                driver=None,
+            )
+            redis = redis_class(self.redis_image, port=self.redis_port)
+            if self.network == "host":
+                # PGPORT: the server's port and the one testcontainers' psql check inside the container uses.
+                postgres.with_env("PGPORT", str(self.pg_port)).with_command(
+                    ["-c", "listen_addresses=127.0.0.1"]
+                )
+                redis.with_command(
+                    [
+                        "redis-server",
+                        "--port",
+                        str(self.redis_port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ]
+                )
+            for container in (postgres, redis):
+                # Registered before `start`: a container that never gets ready is removed all the same.
+                resources.callback(container.stop)
+                started.append(container)
+                container.start()
+        except Exception as exc:  # docker-py and testcontainers raise many types; all mean "cannot start"
+            image = started[-1].image if started else "?"
+            detail = " ".join(f"{type(exc).__name__}: {exc}{self._last_log_lines(started)}".split())
+            raise StackError(
+                f"docker backend could not start {image} ({self.network} network): {detail}"
+            ) from exc
+        finally:
+            testcontainers_config.ryuk_disabled = reaper_disabled
+        return postgres, redis
+
+    @staticmethod
+    def _last_log_lines(started: list["DockerContainer"]) -> str:
+        """The tail of the output of the container that failed, when it got as far as running."""
+        if not started:
+            return ""
+        try:
+            output = started[-1].get_wrapped_container().logs(tail=3)
+        except Exception:  # never started, or already gone
+            return ""
+        return f" (container output: {output.decode(errors='replace').strip()})" if output else ""
+
+    def _container_classes(self) -> tuple[type["PostgresContainer"], type["RedisContainer"]]:
+        """testcontainers' Postgres and Redis containers; under host networking, taught that the container's
+        port is the host's (no published ports: docker refuses them with `network_mode=host`)."""
+        from testcontainers.core.container import DockerContainer
+
+        try:
+            from testcontainers.community.postgres import PostgresContainer
+            from testcontainers.community.redis import RedisContainer
+        except ImportError:  # testcontainers before the community packages
+            from testcontainers.postgres import PostgresContainer
+            from testcontainers.redis import RedisContainer
+
+        if self.network == "bridge":
+            return PostgresContainer, RedisContainer
+
+        class OnHostNetwork(DockerContainer):
+            def start(self) -> Self:
+                self.ports.clear()
+                self._kwargs = {**self._kwargs, "network_mode": "host"}  # `with_kwargs` would replace them
+                return super().start()
+
+            def get_container_host_ip(self) -> str:
+                return "127.0.0.1"
+
+            def get_exposed_port(self, port: int) -> int:
+                return port
+
+        class PostgresOnHost(OnHostNetwork, PostgresContainer):
+            pass
+
+        class RedisOnHost(OnHostNetwork, RedisContainer):
+            pass
+
+        return PostgresOnHost, RedisOnHost
 
 
 class EmbeddedBackend:
@@ -215,15 +346,22 @@ def _cache_dir() -> Path:
     return Path(base) / "reference_impl"
 
 
-def docker_engine() -> str | None:
-    """The address of a Docker engine that answers a ping, else None."""
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+
+def docker_engine(host: str | None = None) -> str | None:
+    """The address of the Docker engine at `host` (else DOCKER_HOST, else docker's default socket) if it
+    answers a ping, else None."""
+    environment = dict(os.environ)
+    address = host or environment.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+    environment["DOCKER_HOST"] = address
     try:
         import docker
 
-        client = docker.from_env(timeout=2)
+        client = docker.from_env(timeout=2, environment=environment)
         try:
             client.ping()
-            return str(client.api.base_url)
+            return address
         finally:
             client.close()
     except Exception:  # no socket, no permission, daemon down: all mean "no engine"
@@ -231,7 +369,15 @@ def docker_engine() -> str | None:
 
 
 def choose_backend(
-    requested: str, database_url: str | None, redis_url: str | None, workdir: Path, log_dir: Path
+    requested: str,
+    database_url: str | None,
+    redis_url: str | None,
+    workdir: Path,
+    log_dir: Path,
+    *,
+    docker_network: str = DockerBackend.DEFAULT_NETWORK,
+    postgres_image: str = DockerBackend.DEFAULT_POSTGRES_IMAGE,
+    redis_image: str = DockerBackend.DEFAULT_REDIS_IMAGE,
 ) -> tuple[Backend, str]:
     """The backend to use and a one-line reason for the choice."""
     if requested not in BACKENDS:
@@ -240,11 +386,17 @@ def choose_backend(
         if not (database_url and redis_url):
             raise StackError("external backend needs both DATABASE_URL and REDIS_URL")
         return ExternalBackend(database_url, redis_url), "DATABASE_URL and REDIS_URL are set"
+
+    def docker_backend() -> DockerBackend:
+        return DockerBackend(postgres_image, redis_image, docker_network)
+
+    settings = f"{docker_network} network, {postgres_image} and {redis_image}"
     if requested == "docker":
-        return DockerBackend(), "requested"
+        return docker_backend(), f"requested; {settings}"
     if requested == "auto":
         engine = docker_engine()
         if engine:
-            return DockerBackend(), f"docker engine at {engine} answered"
-        return EmbeddedBackend(workdir, log_dir), "no DATABASE_URL/REDIS_URL and no docker engine"
+            return docker_backend(), f"docker engine at {engine} answered; {settings}"
+        tried = os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+        return EmbeddedBackend(workdir, log_dir), f"no DATABASE_URL/REDIS_URL and no docker engine at {tried}"
     return EmbeddedBackend(workdir, log_dir), "requested"

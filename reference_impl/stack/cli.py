@@ -13,7 +13,7 @@ from types import FrameType
 
 from reference_impl.migrate import migrate
 from reference_impl.stack.api import DEFAULT_PORTS, SERVICES, StackConfig, reference_stack
-from reference_impl.stack.backends import BACKENDS
+from reference_impl.stack.backends import BACKENDS, DockerBackend
 from reference_impl.stack.processes import StackError
 
 
@@ -27,6 +27,10 @@ def _parser() -> argparse.ArgumentParser:
         up.add_argument(f"--{name}-port", type=int, default=DEFAULT_PORTS[name], help="0 picks a free port")
     up.add_argument("--log-dir", type=Path, default=Path("logs"))
     up.add_argument("--workers", type=int, default=1, help="uvicorn workers per service")
+    docker = up.add_argument_group("docker backend (default: environment, else bridge and official images)")
+    docker.add_argument("--docker-network", choices=DockerBackend.NETWORKS, help="or STACK_DOCKER_NETWORK")
+    docker.add_argument("--postgres-image", help="or STACK_POSTGRES_IMAGE")
+    docker.add_argument("--redis-image", help="or STACK_REDIS_IMAGE")
     commands.add_parser("migrate", help="apply the schema to DATABASE_URL")
     return parser
 
@@ -44,6 +48,15 @@ def _up(args: argparse.Namespace) -> int:
         ports={name: getattr(args, f"{name}_port") for name in SERVICES},
         log_dir=args.log_dir,
         workers=args.workers,
+        **{
+            field: value
+            for field, value in (
+                ("docker_network", args.docker_network),
+                ("docker_postgres_image", args.postgres_image),
+                ("docker_redis_image", args.redis_image),
+            )
+            if value
+        },
     )
     started = time.perf_counter()
     try:

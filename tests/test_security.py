@@ -1,0 +1,257 @@
+"""Races, token abuse, login throttling and webhook signatures, over real HTTP against the real stack."""
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import jwt
+import pytest
+
+from harness.data import new_account
+from reference_impl.stack.api import RunningStack
+from tests.conftest import Api, bearer, unique, webhook_payload
+from tests.lone_service import lone_service
+
+RACERS = 20
+
+
+async def _together(requests: list[tuple[str, str, dict[str, Any]]]) -> list[httpx.Response]:
+    """Send every request at once, each on its own connection."""
+    limits = httpx.Limits(max_connections=len(requests))
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        return await asyncio.gather(
+            *(client.request(method, url, **kwargs) for method, url, kwargs in requests)
+        )
+
+
+def _sql(stack: RunningStack, query: str, *args: object) -> list[asyncpg.Record]:
+    async def run() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+# ---- races ----------------------------------------------------------------------------------------------------
+
+
+def test_concurrent_refresh_with_one_token_lets_exactly_one_through(api: Api, stack: RunningStack) -> None:
+    _, tokens = api.registered()
+    url = stack.base_urls["auth"] + "/refresh"
+    responses = asyncio.run(
+        _together([("POST", url, {"json": {"refresh_token": tokens["refresh_token"]}})] * RACERS)
+    )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200] + [401] * (RACERS - 1)
+    winner = next(response for response in responses if response.status_code == 200).json()
+    assert api.refresh(winner["refresh_token"]).status_code == 401  # the family is revoked
+
+
+def test_concurrent_registrations_with_one_login_let_exactly_one_through(stack: RunningStack) -> None:
+    second_login = unique("race_")
+    url = stack.base_urls["auth"] + "/register"
+    requests = [("POST", url, {"json": new_account(second_login=second_login)}) for _ in range(RACERS)]
+    responses = asyncio.run(_together(requests))
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201] + [400] * (RACERS - 1), [
+        r.text for r in responses if r.status_code not in (201, 400)
+    ]
+    for response in responses:
+        if response.status_code == 400:
+            assert response.json() == {"detail": "User with this second_login already exists"}
+
+
+def test_concurrent_webhooks_with_one_id_store_one_payment(stack: RunningStack) -> None:
+    payload = webhook_payload()
+    responses = asyncio.run(_together([("POST", stack.base_urls["webhook"], {"json": payload})] * RACERS))
+    assert {response.status_code for response in responses} == {200}
+    assert len({response.text for response in responses}) == 1
+    rows = _sql(stack, "SELECT count(*) AS n FROM to_can.payments WHERE id = $1", payload["Id"])
+    assert rows[0]["n"] == 1
+
+
+def test_no_request_succeeds_with_a_token_after_its_logout_returned(api: Api, stack: RunningStack) -> None:
+    _, tokens = api.registered()
+    me = stack.base_urls["users"] + "/me"
+    headers = bearer(tokens["access_token"])
+
+    async def race() -> tuple[float, list[tuple[float, int]]]:
+        seen: list[tuple[float, int]] = []
+        async with httpx.AsyncClient(timeout=30) as client:
+
+            async def hammer() -> None:
+                for _ in range(40):
+                    started = time.monotonic()
+                    seen.append((started, (await client.get(me, headers=headers)).status_code))
+
+            async def logout() -> float:
+                await asyncio.sleep(0)  # let the hammering start first
+                response = await client.post(stack.base_urls["auth"] + "/logout", headers=headers)
+                assert response.status_code == 200
+                return time.monotonic()
+
+            results = await asyncio.gather(hammer(), hammer(), logout())
+        return results[2], seen
+
+    logged_out_at, seen = asyncio.run(race())
+    after = [status for started, status in seen if started > logged_out_at]
+    assert after and set(after) == {401}
+
+
+# ---- tokens (OWASP ASVS V9, RFC 9700) ---------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _claims(token: str) -> dict[str, Any]:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def _forged(stack: RunningStack, claims: dict[str, Any]) -> str:
+    return jwt.encode(claims, stack.jwt_secret, algorithm="HS256")
+
+
+def _alg_none(claims: dict[str, Any]) -> str:
+    header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    return f"{header}.{_b64(json.dumps(claims).encode())}."
+
+
+def _tampered(token: str) -> str:
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["sub"] = str(uuid.uuid4())
+    return f"{header}.{_b64(json.dumps(claims).encode())}.{signature}"
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "alg none",
+        "another key",
+        "tampered payload",
+        "refresh as access",
+        "no exp",
+        "no jti",
+        "no type",
+        "nbf in the future",
+    ],
+)
+def test_forged_or_misused_access_tokens_are_refused(api: Api, stack: RunningStack, attack: str) -> None:
+    _, tokens = api.registered()
+    claims = _claims(tokens["access_token"])
+    future = int((datetime.now(UTC) + timedelta(minutes=5)).timestamp())
+    forgeries: dict[str, Callable[[], str]] = {
+        "alg none": lambda: _alg_none(claims),
+        "another key": lambda: jwt.encode(
+            claims, "not-the-deployment-secret-at-all-0123456789", algorithm="HS256"
+        ),
+        "tampered payload": lambda: _tampered(tokens["access_token"]),
+        "refresh as access": lambda: tokens["refresh_token"],
+        "no exp": lambda: _forged(stack, {k: v for k, v in claims.items() if k != "exp"}),
+        "no jti": lambda: _forged(stack, {k: v for k, v in claims.items() if k != "jti"}),
+        "no type": lambda: _forged(stack, {k: v for k, v in claims.items() if k != "type"}),
+        "nbf in the future": lambda: _forged(stack, {**claims, "nbf": future}),
+    }
+    token = forgeries[attack]()
+    for response in (
+        api.me(token),
+        api.logout(token),
+        api.users.get(f"/{claims['sub']}", headers=bearer(token)),
+    ):
+        assert (response.status_code, response.json()) == (401, {"detail": "Invalid or expired token"}), (
+            attack
+        )
+
+
+def test_access_token_is_refused_as_a_refresh_token(api: Api) -> None:
+    _, tokens = api.registered()
+    response = api.refresh(tokens["access_token"])
+    assert (response.status_code, response.json()) == (401, {"detail": "Invalid or expired refresh token"})
+
+
+def test_token_of_a_deleted_user_is_refused(api: Api, stack: RunningStack) -> None:
+    _, tokens = api.registered()
+    user_id = api.me(tokens["access_token"]).json()["id"]
+    _sql(stack, "DELETE FROM users.users WHERE id = $1::uuid", user_id)
+    for response in (
+        api.me(tokens["access_token"]),
+        api.users.get(f"/{user_id}", headers=bearer(tokens["access_token"])),
+        api.logout(tokens["access_token"]),
+    ):
+        assert response.status_code == 401
+    assert api.refresh(tokens["refresh_token"]).status_code == 401
+
+
+# ---- login throttling -------------------------------------------------------------------------------------------
+
+
+def test_repeated_failures_on_one_account_get_429_with_retry_after(api: Api) -> None:
+    account, _ = api.registered()
+    for _ in range(10):
+        assert api.login(account["second_login"], "wrong-password").status_code == 401
+    throttled = api.login(account["second_login"], "wrong-password")
+    assert throttled.status_code == 429
+    assert 0 < int(throttled.headers["Retry-After"]) <= 60
+    # Even the right password waits: the account is locked for the rest of the window.
+    assert api.login(account["second_login"], account["password"]).status_code == 429
+    # Other accounts are not affected.
+    other, _ = api.registered()
+    assert api.login(other["email"], other["password"]).status_code == 200
+
+
+def test_repeated_failures_from_one_address_get_429(stack: RunningStack, tmp_path: Path) -> None:
+    limits = {"LOGIN_FAILURES_PER_ADDRESS": "5", "LOGIN_FAILURES_PER_ACCOUNT": "100"}
+    # uvicorn trusts X-Forwarded-For from loopback: each test address is a documentation-range string.
+    address = {"X-Forwarded-For": "203.0.113.77"}
+    with lone_service("auth", stack, tmp_path, env=limits) as url:
+        for _ in range(5):
+            body = {"login": unique("nobody"), "password": "wrong-password"}
+            assert httpx.post(url + "/login", json=body, headers=address, timeout=10).status_code == 401
+        body = {"login": unique("nobody"), "password": "wrong-password"}
+        assert httpx.post(url + "/login", json=body, headers=address, timeout=10).status_code == 429
+        other = {"X-Forwarded-For": "203.0.113.78"}
+        assert httpx.post(url + "/login", json=body, headers=other, timeout=10).status_code == 401
+
+
+# ---- webhook signature ------------------------------------------------------------------------------------------
+
+
+def test_webhook_signature_is_checked_when_configured(stack: RunningStack, tmp_path: Path) -> None:
+    secret = "shared-with-the-gateway"
+    with lone_service("webhook", stack, tmp_path, env={"WEBHOOK_HMAC_SECRET": secret}) as url:
+        body = json.dumps(webhook_payload()).encode()
+        good = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        headers = {"content-type": "application/json"}
+        unsigned = httpx.post(url, content=body, headers=headers, timeout=10)
+        forged = httpx.post(url, content=body, headers=headers | {"X-Signature": "0" * 64}, timeout=10)
+        not_json = httpx.post(url, content=b"{not json", headers=headers, timeout=10)
+        nan = httpx.post(url, content=b'{"Amount": NaN}', headers=headers, timeout=10)
+        signed = httpx.post(url, content=body, headers=headers | {"X-Signature": good}, timeout=10)
+    for refused in (
+        unsigned,
+        forged,
+        not_json,
+        nan,
+    ):  # refused before parsing: even bad JSON gets 401, not 422
+        assert (refused.status_code, refused.json()) == (401, {"detail": "Invalid signature"})
+        assert refused.headers["X-Request-ID"]
+    assert signed.status_code == 200
+
+
+def test_webhook_needs_no_signature_by_default(api: Api) -> None:
+    assert api.post_webhook(webhook_payload()).status_code == 200
