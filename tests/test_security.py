@@ -217,14 +217,14 @@ def test_repeated_failures_on_one_account_get_429_with_retry_after(api: Api) -> 
 def test_repeated_failures_from_one_address_get_429(stack: RunningStack, tmp_path: Path) -> None:
     limits = {"LOGIN_FAILURES_PER_ADDRESS": "5", "LOGIN_FAILURES_PER_ACCOUNT": "100"}
     # uvicorn trusts X-Forwarded-For from loopback: each test address is a documentation-range string.
-    address = {"X-Forwarded-For": "203.0.113.77"}
+    address = {"X-Forwarded-For": f"2001:db8::{uuid.uuid4().hex[:4]}"}  # unique: Redis may outlive the run
     with lone_service("auth", stack, tmp_path, env=limits) as url:
         for _ in range(5):
             body = {"login": unique("nobody"), "password": "wrong-password"}
             assert httpx.post(url + "/login", json=body, headers=address, timeout=10).status_code == 401
         body = {"login": unique("nobody"), "password": "wrong-password"}
         assert httpx.post(url + "/login", json=body, headers=address, timeout=10).status_code == 429
-        other = {"X-Forwarded-For": "203.0.113.78"}
+        other = {"X-Forwarded-For": f"2001:db8::{uuid.uuid4().hex[:4]}:1"}
         assert httpx.post(url + "/login", json=body, headers=other, timeout=10).status_code == 401
 
 

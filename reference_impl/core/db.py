@@ -1,5 +1,6 @@
 """asyncpg pool lifecycle and the set of errors that mean "the database cannot be reached"."""
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,10 @@ DB_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # A pooled connection whose server side was terminated while idle fails on next use with "connection is
+    # closed" (InterfaceError) or a confused protocol state (InternalClientError): a lost connection too.
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
 )
 
 
@@ -68,4 +73,6 @@ async def connection(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[as
         # The pool hands out a proxy that forwards every Connection method.
         yield cast(asyncpg.Connection, conn)
     finally:
-        await pool.release(conn)
+        # A broken connection is closed by the pool; the request's own outcome stands.
+        with contextlib.suppress(*_CONNECT_FAILURES):
+            await pool.release(conn)
