@@ -283,11 +283,13 @@ def check_endpoints(stack: RunningStack, account: Account) -> None:
 
 
 def service_processes(port: int) -> list[psutil.Process]:
-    """The uvicorn process started with `--port <port>` and its workers (children, with --workers > 1)."""
+    """The Python server process started with `--port <port>` (uvicorn's command line, whichever module runs it)
+    and its workers (children, with --workers > 1)."""
     found: list[psutil.Process] = []
     for process in psutil.process_iter(["cmdline"]):
         argv = process.info["cmdline"] or []
-        if "uvicorn" in argv and any(a == "--port" and b == str(port) for a, b in itertools.pairwise(argv)):
+        python = bool(argv) and "python" in Path(argv[0]).name
+        if python and any(a == "--port" and b == str(port) for a, b in itertools.pairwise(argv)):
             with contextlib.suppress(psutil.Error):
                 found += [process, *process.children(recursive=True)]
     return found
