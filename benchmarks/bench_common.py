@@ -1,7 +1,6 @@
 """Shared pieces of the benchmark: figures with their targets, and child processes that never outlive it."""
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -10,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from reference_impl.stack.processes import die_with_parent
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
-
-_PR_SET_PDEATHSIG = 1
 
 
 class BenchError(RuntimeError):
@@ -107,9 +106,8 @@ def _child_setup() -> None:
     # SIGINT as by default, even if the bench inherited it ignored: a child Python (pytest) then turns the
     # bench's SIGINT into KeyboardInterrupt and stops what it started, in order.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    # A bench killed with SIGKILL takes its children along: Linux sends them SIGTERM when their parent dies.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    # A bench killed with SIGKILL takes its children along, as the stack's own children do.
+    die_with_parent()
 
 
 def signal_group(proc: "subprocess.Popen[Any]", sig: signal.Signals) -> None:

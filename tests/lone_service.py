@@ -1,5 +1,6 @@
 """Test support: one service of a running stack started on its own, with its settings changed."""
 
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -37,3 +38,14 @@ def lone_service(
         yield origin + API_PREFIXES[name]
     finally:
         process.stop()
+
+
+def read_until_ready(up: "subprocess.Popen[str]") -> list[str]:
+    """The lines `python -m reference_impl up` prints, up to and including its "ready in …" line."""
+    assert up.stdout is not None
+    lines = []
+    for line in up.stdout:
+        lines.append(line)
+        if line.startswith("ready in"):
+            break
+    return lines

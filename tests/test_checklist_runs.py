@@ -22,6 +22,7 @@ from harness.reports.results_json import SCHEMA_PATH
 from reference_impl.stack.api import RunningStack
 from reference_impl.stack.processes import free_port, wait_until
 from tests.browser import browser_unavailable, check_report_in_browser
+from tests.lone_service import read_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
@@ -344,10 +345,7 @@ def test_a_target_that_dies_midway_still_gets_a_report_and_leaves_no_process(tmp
         env=_env(),
     )
     try:
-        assert up.stdout is not None
-        for line in up.stdout:
-            if line.startswith("ready in"):
-                break
+        read_until_ready(up)
         stack_processes = psutil.Process(up.pid).children(recursive=True)
         urls = {
             "auth": f"http://127.0.0.1:{ports['auth']}/api/v1/auth",

@@ -27,6 +27,7 @@ from harness.data import new_account
 from reference_impl.stack.api import RunningStack, StackConfig, reference_stack
 from reference_impl.stack.backends import DEFAULT_DOCKER_HOST, choose_backend, docker_engine
 from tests.conftest import Api, bearer, webhook_payload
+from tests.lone_service import read_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("CHECKLIST_DOCKER_STATE", "/tmp/checklist-docker"))  # noqa: S108
@@ -252,12 +253,7 @@ def test_up_command_on_docker_stops_everything_on_sigterm(engine: Engine, tmp_pa
     env = {key: value for key, value in os.environ.items() if not key.startswith("STACK_")}
     up = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert up.stdout is not None
-        lines = []
-        for line in up.stdout:
-            lines.append(line)
-            if line.startswith("ready in"):
-                break
+        lines = read_until_ready(up)
         assert lines[0].strip() == (
             f"backend: docker (requested; {NETWORK} network, {POSTGRES_IMAGE} and {REDIS_IMAGE})"
         ), "".join(lines)

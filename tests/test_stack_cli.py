@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from reference_impl.stack.processes import free_port, wait_until
+from tests.lone_service import read_until_ready
 
 UP = [sys.executable, "-m", "reference_impl", "up"]
 
@@ -67,12 +68,7 @@ def test_sigterm_stops_every_process(tmp_path: Path) -> None:
         argv += [f"--{name}-port", str(port)]
     up = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert up.stdout is not None
-        lines = []
-        for line in up.stdout:
-            lines.append(line)
-            if line.startswith("ready in"):
-                break
+        lines = read_until_ready(up)
         assert lines and lines[0].startswith("backend: embedded"), "".join(lines) + up.stderr.read()  # type: ignore[union-attr]
         for port in ports.values():
             assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200

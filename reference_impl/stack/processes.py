@@ -17,7 +17,7 @@ class StackError(RuntimeError):
     """A stack that cannot start; the message is one line meant for the user."""
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Safety net for a supervisor killed with SIGKILL: Linux sends the child SIGTERM when its parent dies.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -48,7 +48,7 @@ class ManagedProcess:
                 user=user,
                 cwd=cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
 
     @property
