@@ -16,8 +16,10 @@ import asyncpg
 import httpx
 import jwt
 import pytest
+from pwdlib import PasswordHash
 
 from harness.data import new_account
+from reference_impl.core.config import Settings
 from reference_impl.stack.api import RunningStack
 from tests.conftest import Api, bearer, unique, webhook_payload
 from tests.lone_service import lone_service
@@ -195,6 +197,32 @@ def test_token_of_a_deleted_user_is_refused(api: Api, stack: RunningStack) -> No
     ):
         assert response.status_code == 401
     assert api.refresh(tokens["refresh_token"]).status_code == 401
+
+
+# ---- password storage -------------------------------------------------------------------------------------------
+
+
+def test_passwords_are_stored_as_argon2id_with_the_configured_cost(api: Api, stack: RunningStack) -> None:
+    account, tokens = api.registered()
+    user_id = api.me(tokens["access_token"]).json()["id"]
+    [row] = _sql(stack, "SELECT password_hash FROM users.users WHERE id = $1::uuid", user_id)
+    settings = Settings()
+    cost = (
+        f"m={settings.password_hash_memory_kib},t={settings.password_hash_time_cost},"
+        f"p={settings.password_hash_parallelism}"
+    )
+    assert row["password_hash"].startswith(f"$argon2id$v=19${cost}$")
+    assert account["password"] not in row["password_hash"]
+
+
+def test_a_hash_made_with_another_cost_still_logs_in(api: Api, stack: RunningStack) -> None:
+    """Raising or lowering the cost must not lock out existing accounts: a hash carries its parameters."""
+    account, tokens = api.registered()
+    user_id = api.me(tokens["access_token"]).json()["id"]
+    stronger = PasswordHash.recommended().hash(account["password"])  # 64 MiB, 3 passes, 4 lanes
+    _sql(stack, "UPDATE users.users SET password_hash = $2 WHERE id = $1::uuid", user_id, stronger)
+    assert api.login(account["second_login"], account["password"]).status_code == 200
+    assert api.login(account["second_login"], account["password"] + "x").status_code == 401
 
 
 # ---- login throttling -------------------------------------------------------------------------------------------

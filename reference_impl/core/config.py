@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     db_pool_max_size: int = 20
     redis_timeout_seconds: float = 1.0
 
+    # Argon2id cost: OWASP's Password Storage Cheat Sheet profile (19 MiB, 2 passes, 1 lane), about 20 ms a hash.
+    # pwdlib's recommended profile (RFC 9106: 64 MiB, 3 passes, 4 lanes) takes ten times as long, which made
+    # hashing most of a checklist run and capped login at a few requests a second. Hashes carry their own
+    # parameters, so raising these later leaves existing hashes verifiable.
+    password_hash_time_cost: int = Field(default=2, ge=1)
+    password_hash_memory_kib: int = Field(default=19 * 1024, ge=8)
+    password_hash_parallelism: int = Field(default=1, ge=1)
+
     # Failed logins allowed per window before 429, per account and per client address (in Redis).
     login_failures_per_account: int = 10
     login_failures_per_address: int = 100

@@ -4,11 +4,23 @@ import asyncio
 from functools import lru_cache
 
 from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from reference_impl.core.config import get_settings
 
 
 @lru_cache
 def _hasher() -> PasswordHash:
-    return PasswordHash.recommended()
+    settings = get_settings()
+    return PasswordHash(
+        (
+            Argon2Hasher(
+                time_cost=settings.password_hash_time_cost,
+                memory_cost=settings.password_hash_memory_kib,
+                parallelism=settings.password_hash_parallelism,
+            ),
+        )
+    )
 
 
 @lru_cache
