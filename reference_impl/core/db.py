@@ -34,6 +34,10 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    return None
+
+
 async def create_pool(settings: Settings) -> asyncpg.Pool:
     """A lazy pool: it opens connections on demand, so a service starts (and reports unhealthy) without a DB."""
     pool = await asyncpg.create_pool(
@@ -43,6 +47,9 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
         timeout=settings.db_connect_timeout_seconds,
         command_timeout=settings.db_command_timeout_seconds,
         init=_init_connection,
+        # The default reset runs a query (RESET ALL, UNLISTEN, …) on every release. The services never
+        # change session state or listen; asyncpg still rolls back an open transaction before calling this.
+        reset=_keep_session,
     )
     assert pool is not None
     return pool

@@ -16,19 +16,24 @@ logger = logging.getLogger("reference_impl.auth")
 
 INVALID_ACCESS_TOKEN = "Invalid or expired token"
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+# The providers are `async def` on purpose: FastAPI runs a plain `def` dependency in the threadpool, a
+# thread hop per request for what is only an attribute read.
+async def _settings() -> Settings:
+    return get_settings()
 
 
-def _pool(request: Request) -> asyncpg.Pool:
+async def _pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.app.state.pool
     return pool
 
 
-def _redis(request: Request) -> "aioredis.Redis":
+async def _redis(request: Request) -> "aioredis.Redis":
     client: aioredis.Redis = request.app.state.redis
     return client
 
 
+SettingsDep = Annotated[Settings, Depends(_settings)]
 DbPool = Annotated[asyncpg.Pool, Depends(_pool)]
 RedisClient = Annotated["aioredis.Redis", Depends(_redis)]
 
