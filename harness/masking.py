@@ -143,12 +143,16 @@ class Masker:
         if len(value) < MIN_SECRET_LENGTH or is_marker(value):
             return
         with self._lock:
+            self._registered.add(value)
+            if JWT_RE.fullmatch(value):
+                # JWT_RE masks every spelling of a JWT already (base64url survives JSON and URL encoding);
+                # keeping the run's hundreds of tokens out of the alternation keeps recompiling it cheap.
+                return
             mark = marker(value)
             for spelling in _spellings(value):
                 # A registered secret's own marker wins over another secret's encoded spelling.
                 self._markers.setdefault(spelling, mark)
             self._markers[value] = mark
-            self._registered.add(value)
             self._stale = True  # compiled lazily: registering many secrets in a row stays linear
 
     def _secret_pattern(self) -> re.Pattern[str] | None:
