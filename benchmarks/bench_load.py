@@ -199,8 +199,8 @@ def run_wrk(wrk: str, command: WrkCommand) -> WrkRun:
 
 
 def uvicorn_argv(app: str, port: int, workers: int = 1, app_dir: Path | None = None) -> list[str]:
-    """The flags of reference_impl.stack.api.start_service, for an app of ours."""
-    argv = [sys.executable, "-m", "uvicorn", app]
+    """The command line of reference_impl.stack.api.start_service, for an app of ours."""
+    argv = [sys.executable, "-m", "reference_impl.stack.serve", app]
     if app_dir is not None:
         argv += ["--app-dir", str(app_dir)]
     flags = ["--host", HOST, "--port", str(port), "--workers", str(workers), "--no-access-log"]

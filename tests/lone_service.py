@@ -15,13 +15,18 @@ from reference_impl.stack.processes import free_port, wait_until
 
 @contextmanager
 def lone_service(
-    name: str, stack: RunningStack, log_dir: Path, env: dict[str, str] | None = None, **data: str
+    name: str,
+    stack: RunningStack,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    **data: str,
 ) -> Iterator[str]:
     """One service of `stack`, started alone with some of its data services replaced and extra environment
     (settings); yields its base URL."""
     services = replace(DataServices(stack.database_url, stack.redis_url), **data)
     port = free_port()
-    config = StackConfig(log_dir=log_dir)
+    config = StackConfig(log_dir=log_dir, workers=workers)
     process = start_service(name, port, config, service_env(config, services, stack.jwt_secret) | (env or {}))
     origin = f"http://127.0.0.1:{port}"
     try:

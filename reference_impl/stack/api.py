@@ -101,7 +101,7 @@ def start_service(name: str, port: int, config: StackConfig, env: dict[str, str]
     argv = [
         sys.executable,
         "-m",
-        "uvicorn",
+        "reference_impl.stack.serve",
         f"reference_impl.{name}.main:app",
         "--host",
         config.host,
