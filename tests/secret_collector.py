@@ -13,6 +13,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     plugin = session.config.pluginmanager.get_plugin("checklist-harness")
     if not folder or plugin is None:
         return
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # Not $PYTEST_XDIST_WORKER: a run started from inside an xdist worker inherits it in its controller, which
+    # would then overwrite that worker's file with its own (empty) set.
+    workerinput = getattr(session.config, "workerinput", {})
+    worker = workerinput.get("workerid", "main")
     secrets = sorted(plugin.masker.registered_secrets())
     Path(folder, f"secrets-{worker}.txt").write_text("\n".join(secrets), encoding="utf-8")
