@@ -118,10 +118,11 @@ def start_service(name: str, port: int, config: StackConfig, env: dict[str, str]
     return ManagedProcess(name, argv, output=config.log_dir / f"{name}.out", env=env)
 
 
-def _migrate_when_ready(database_url: str, timeout: float) -> None:
+def _migrate_when_ready(database_url: str, timeout: float, backend_alive: Callable[[], None]) -> None:
     shown = _without_password(database_url)
 
     async def attempt() -> bool:
+        backend_alive()
         try:
             await migrate(database_url)
         except (OSError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError):
@@ -133,8 +134,9 @@ def _migrate_when_ready(database_url: str, timeout: float) -> None:
     wait_until(lambda: asyncio.run(attempt()), timeout=timeout, what=f"PostgreSQL at {shown}")
 
 
-def _check_redis(redis_url: str, timeout: float) -> None:
+def _check_redis(redis_url: str, timeout: float, backend_alive: Callable[[], None]) -> None:
     def answers() -> bool:
+        backend_alive()
         try:
             client = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1)
             with client:
@@ -198,8 +200,8 @@ def reference_stack(config: StackConfig | None = None) -> Iterator[RunningStack]
 
         # Given DSNs either answer now or are wrong; local ones may still be starting.
         ready_timeout = 5.0 if backend.name == "external" else config.boot_timeout
-        _migrate_when_ready(data.database_url, ready_timeout)
-        _check_redis(data.redis_url, ready_timeout)
+        _migrate_when_ready(data.database_url, ready_timeout, backend.check)
+        _check_redis(data.redis_url, ready_timeout, backend.check)
         origins = {name: f"http://{config.host}:{ports[name]}" for name in SERVICES}
 
         def all_healthy() -> bool:

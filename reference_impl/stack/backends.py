@@ -42,6 +42,10 @@ class Backend(Protocol):
     def start(self, resources: ExitStack) -> None:
         """Start whatever `prepare` did not; returns without waiting for readiness."""
 
+    def check(self) -> None:
+        """Raise StackError if a process this backend started has exited, so a boot fails at once, with the
+        process's last words, instead of waiting out its deadline."""
+
 
 class ExternalBackend:
     name = "external"
@@ -53,6 +57,9 @@ class ExternalBackend:
         return self.services
 
     def start(self, resources: ExitStack) -> None:
+        return None
+
+    def check(self) -> None:
         return None
 
 
@@ -106,6 +113,9 @@ class DockerBackend:
     def start(self, resources: ExitStack) -> None:
         if self.network == "host":
             self._start_containers(resources)
+
+    def check(self) -> None:
+        return None  # testcontainers already waited for each container to be ready, or raised
 
     def _services(self, host: str, pg_port: int, redis_port: int) -> DataServices:
         user, password, dbname = (self.credentials[key] for key in ("username", "password", "dbname"))
@@ -211,6 +221,7 @@ class EmbeddedBackend:
         self.log_dir = log_dir
         self.pg_port = free_port()
         self.redis_port = free_port()
+        self.processes: list[ManagedProcess] = []
 
     def prepare(self, resources: ExitStack) -> DataServices:
         return DataServices(
@@ -232,7 +243,13 @@ class EmbeddedBackend:
             output=self.log_dir / "redis.out",
         )
         resources.callback(redis.stop)
+        self.processes.append(redis)
         self._start_postgres(resources)
+
+    def check(self) -> None:
+        for process in self.processes:
+            if not process.running():
+                raise StackError(f"{process.name} exited during boot: {process.tail()}")
 
     def _start_postgres(self, resources: ExitStack) -> None:
         with warnings.catch_warnings():
@@ -271,6 +288,7 @@ class EmbeddedBackend:
             user=user,
         )
         resources.callback(postgres.stop)
+        self.processes.append(postgres)
 
     def _initialised_template(self, bin_path: Path, user: str | None) -> Path:
         """An initdb'd data directory, made once per PostgreSQL build and user and reused by every boot."""
