@@ -1,6 +1,7 @@
 """Unit tests of the pieces that need no running service."""
 
 import asyncio
+import time
 
 import jwt
 import pytest
@@ -35,6 +36,25 @@ def test_every_claim_is_required(claim: str) -> None:
     token = jwt.encode(payload, SETTINGS.jwt_secret.get_secret_value(), algorithm="HS256")
     with pytest.raises(InvalidToken):
         decode_token(SETTINGS, token, TokenType.ACCESS)
+
+
+def test_a_token_accepted_once_is_refused_when_it_expires() -> None:
+    """Verified tokens are cached; their expiry must still be checked on every use."""
+    short = Settings(jwt_secret=SETTINGS.jwt_secret, access_token_ttl_seconds=1)
+    issued = issue_token(short, "user-1", TokenType.ACCESS)
+    assert decode_token(short, issued.token, TokenType.ACCESS).jti == issued.claims.jti
+    deadline = time.monotonic() + 5
+    with pytest.raises(InvalidToken, match="expired"):
+        while time.monotonic() < deadline:
+            decode_token(short, issued.token, TokenType.ACCESS)
+
+
+def test_a_token_accepted_once_is_refused_under_another_secret() -> None:
+    issued = issue_token(SETTINGS, "user-1", TokenType.ACCESS)
+    decode_token(SETTINGS, issued.token, TokenType.ACCESS)
+    rotated = Settings(jwt_secret="another-unit-test-secret-long-enough-for-hs256")
+    with pytest.raises(InvalidToken, match="InvalidSignatureError"):
+        decode_token(rotated, issued.token, TokenType.ACCESS)
 
 
 def test_alg_none_is_refused() -> None:

@@ -1,9 +1,12 @@
 """JWT access and refresh tokens: HS256 via pyjwt, algorithm pinned, every claim required."""
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
+from typing import Any
 
 import jwt
 
@@ -74,18 +77,23 @@ def issue_token(
     return IssuedToken(token=token, claims=claims)
 
 
+@lru_cache(maxsize=4096)
+def _verified_payload(token: str, secret: str, algorithm: str) -> dict[str, Any]:
+    """Signature and claims checked in full, once per token: PyJWT's parsing and HMAC cost as much as the rest of
+    a GET /users/me. Only tokens that pass are cached (a raising call is not), and of the time-bound claims only
+    `exp` can turn a valid token invalid later: `decode_token` checks it on every use."""
+    return jwt.decode(token, secret, algorithms=[algorithm], options={"require": REQUIRED_CLAIMS})
+
+
 def decode_token(settings: Settings, token: str, expected_type: TokenType) -> TokenClaims:
     try:
-        payload = jwt.decode(
-            token,
-            settings.jwt_secret.get_secret_value(),
-            algorithms=[settings.jwt_algorithm],
-            options={"require": REQUIRED_CLAIMS},
-        )
+        payload = _verified_payload(token, settings.jwt_secret.get_secret_value(), settings.jwt_algorithm)
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("expired") from exc
     except jwt.InvalidTokenError as exc:
         raise InvalidToken(f"invalid: {type(exc).__name__}") from exc
+    if int(payload["exp"]) <= time.time():  # the same test as PyJWT's, for a payload verified earlier
+        raise InvalidToken("expired")
     if payload["type"] != expected_type.value:
         raise InvalidToken(f"wrong type: {payload['type']!r}")
     if not isinstance(payload["sub"], str) or not isinstance(payload["jti"], str):
