@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> None:
         log_level=args.log_level,
         access_log=args.access_log,
         timeout_graceful_shutdown=args.timeout_graceful_shutdown,
+        # Not uvloop even where it is installed: under it, a write to a Redis connection whose server went away
+        # raises RuntimeError, which redis-py does not treat as a lost connection (a 500 instead of a 503).
+        loop="asyncio",
     )
     if config.workers > 1:
         # As uvicorn.run does for workers, with the socket bound by NoDelayConfig.
