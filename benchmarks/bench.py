@@ -232,7 +232,8 @@ def section_boot(bench: Bench) -> None:
 def _runs_note(runs: Sequence[ChecklistRun]) -> str:
     unclean = [run for run in runs if not run.clean]
     pytest_times = [run.pytest_s for run in runs if run.pytest_s is not None]
-    note = f"pytest's own 'in …s' median {median(pytest_times):.2f} s" if pytest_times else ""
+    note = f"pytest's own 'in …s' median {median(pytest_times):.2f} s; " if pytest_times else ""
+    note += f"{median([run.busy_cores for run in runs]):.2f} of {os.cpu_count()} cores busy (median)"
     if unclean:
         note += f"; NOT ALL {CASES} PASSED in {len(unclean)} run(s): " + "; ".join(
             f"{run.label}: {run.outcome()}" for run in unclean
@@ -503,7 +504,8 @@ def table(bench: Bench) -> str:
 
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for package in ("uvicorn", "fastapi", "pytest", "pytest-xdist", "asyncpg", "pwdlib", "argon2-cffi"):
+    packages = ("uvicorn", "httptools", "fastapi", "pytest", "pytest-xdist", "asyncpg", "redis", "hiredis")
+    for package in (*packages, "pwdlib", "argon2-cffi"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

@@ -6,6 +6,7 @@ that every case runs (as tests/test_checklist_runs.py does): the database is cut
 harness's fault proxy placed between the users service and Redis.
 """
 
+import dataclasses
 import os
 import re
 import shlex
@@ -20,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from bench_common import ROOT, BenchError, child
+import psutil
+from bench_common import ROOT, BenchError, child, machine_busy_pct
 
 from harness.faults.proxy import start_proxy
 from reference_impl.stack.api import RunningStack, StackConfig, reference_stack
@@ -61,6 +63,7 @@ class ChecklistRun:
     pytest_s: float | None
     returncode: int
     counts: dict[str, int]
+    busy_cores: float  # the machine's cores kept busy on average during the run (every process)
     tail: str = ""
 
     @property
@@ -77,6 +80,7 @@ class ChecklistRun:
             "pytest_s": self.pytest_s,
             "returncode": self.returncode,
             "counts": self.counts,
+            "busy_cores": round(self.busy_cores, 2),
             "clean": self.clean,
             "tail": self.tail,
         }
@@ -99,6 +103,7 @@ def run_checklist(label: str, args: list[str], env: dict[str, str], reports: Pat
     argv += ["--reports-dir", str(reports), *args]
     with output.open("w+", encoding="utf-8") as sink:
         started = time.perf_counter()
+        cpu_before = psutil.cpu_times()
         # SIGINT first: the harness then stops the stack it booted and writes its report, as on Ctrl-C.
         with child(argv, stdout=sink, env=env, cwd=ROOT, stop_signal=signal.SIGINT, grace=30) as proc:
             try:
@@ -106,15 +111,16 @@ def run_checklist(label: str, args: list[str], env: dict[str, str], reports: Pat
             except subprocess.TimeoutExpired as exc:
                 raise BenchError(f"checklist run ({label}) did not finish in {RUN_TIMEOUT:g}s") from exc
             wall = time.perf_counter() - started
+            busy_cores = machine_busy_pct(cpu_before) / 100 * (psutil.cpu_count() or 1)
         sink.seek(0)
         text = sink.read()
     lines = [line for line in text.splitlines() if line.strip()]
     summary = next((line for line in reversed(lines) if _SUMMARY.search(line) and " in " in line), "")
     counts = {kind: int(n) for n, kind in _SUMMARY.findall(summary)}
     duration = _DURATION.search(summary)
-    run = ChecklistRun(label, wall, float(duration[1]) if duration else None, returncode, counts)
+    run = ChecklistRun(label, wall, float(duration[1]) if duration else None, returncode, counts, busy_cores)
     if not run.clean:
-        return ChecklistRun(label, wall, run.pytest_s, returncode, counts, "\n".join(lines[-25:]))
+        return dataclasses.replace(run, tail="\n".join(lines[-25:]))
     return run
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+import psutil
+
 from reference_impl.stack.processes import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,3 +158,11 @@ def child(
         yield proc
     finally:
         stop_child(proc, stop_signal, grace)
+
+
+def machine_busy_pct(before: Any) -> float:
+    """The whole machine's CPU use since `before` (psutil.cpu_times()), every core and process, in %."""
+    after = psutil.cpu_times()
+    total = sum(after) - sum(before)
+    idle = (after.idle + getattr(after, "iowait", 0.0)) - (before.idle + getattr(before, "iowait", 0.0))
+    return 100.0 * (1 - idle / total) if total > 0 else 0.0

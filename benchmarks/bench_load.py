@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import psutil
-from bench_common import BENCH_DIR, BenchError, child
+from bench_common import BENCH_DIR, BenchError, child, machine_busy_pct
 
 from reference_impl.stack.api import RunningStack, StackConfig, reference_stack
 from reference_impl.stack.processes import free_port, wait_until
@@ -159,7 +159,7 @@ def started(wrk: str, command: WrkCommand) -> Iterator[Callable[[], WrkRun]]:
                 statuses=dict(sorted(data["statuses"].items())),
                 errors=data["errors"],
                 output=output.replace(line, "").strip(),
-                cpu_busy_pct=_busy_since(cpu_before),
+                cpu_busy_pct=machine_busy_pct(cpu_before),
                 foreign_cpu_pct=_foreign_share(foreign_before, _foreign_cpu(), cpu_before),
             )
 
@@ -184,13 +184,6 @@ def _foreign_share(before: dict[int, float], after: dict[int, float], cpu_before
     used = sum(value - before.get(pid, 0.0) for pid, value in after.items() if value >= before.get(pid, 0.0))
     total = sum(psutil.cpu_times()) - sum(cpu_before)
     return 100.0 * used / total if total > 0 else 0.0
-
-
-def _busy_since(before: Any) -> float:
-    after = psutil.cpu_times()
-    total = sum(after) - sum(before)
-    idle = (after.idle + getattr(after, "iowait", 0.0)) - (before.idle + getattr(before, "iowait", 0.0))
-    return 100.0 * (1 - idle / total) if total > 0 else 0.0
 
 
 def run_wrk(wrk: str, command: WrkCommand) -> WrkRun:
