@@ -1,5 +1,6 @@
 """One settings object for every service, read from the environment (and a `.env` file)."""
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,6 +43,8 @@ class Settings(BaseSettings):
     password_hash_time_cost: int = Field(default=2, ge=1)
     password_hash_memory_kib: int = Field(default=19 * 1024, ge=8)
     password_hash_parallelism: int = Field(default=1, ge=1)
+    # Hashes computed at once; more wait their turn. Half the CPUs: the rest stays with everything else.
+    password_hash_threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2), ge=1)
 
     # Failed logins allowed per window before 429, per account and per client address (in Redis).
     login_failures_per_account: int = 10
