@@ -18,7 +18,14 @@ import redis
 from reference_impl.core.config import DEVELOPMENT_JWT_SECRET
 from reference_impl.migrate import migrate
 from reference_impl.stack.backends import DataServices, DockerBackend, choose_backend
-from reference_impl.stack.processes import ManagedProcess, StackError, free_port, port_is_free, wait_until
+from reference_impl.stack.processes import (
+    ManagedProcess,
+    StackError,
+    free_port,
+    port_is_free,
+    stop_together,
+    wait_until,
+)
 
 logger = logging.getLogger("reference_impl.stack")
 
@@ -189,13 +196,11 @@ def reference_stack(config: StackConfig | None = None) -> Iterator[RunningStack]
         # Closed in reverse: the services stop before the database and Redis they use.
         data_resources = resources.enter_context(ExitStack())
         data = backend.prepare(data_resources)
-        services = resources.enter_context(ExitStack())
-        processes = []
+        processes: list[ManagedProcess] = []
+        resources.callback(stop_together, processes)  # whichever have started
         for name in SERVICES:
             env = service_env(config, config.data_for(name, data), jwt_secret)
-            process = start_service(name, ports[name], config, env)
-            services.callback(process.stop)
-            processes.append(process)
+            processes.append(start_service(name, ports[name], config, env))
         backend.start(data_resources)  # overlaps with the services' imports
 
         # Given DSNs either answer now or are wrong; local ones may still be starting.
