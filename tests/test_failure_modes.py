@@ -77,17 +77,27 @@ BEGIN RAISE EXCEPTION 'unexpected failure' USING ERRCODE = 'XX000'; END; $$
 
 
 @pytest.mark.usefixtures("api")
-def test_webhook_unknown_function_error_is_500(stack: RunningStack, api: Api) -> None:
+def _local_port(response: httpx.Response) -> int:
+    port: int = response.extensions["network_stream"].get_extra_info("client_addr")[1]
+    return port
+
+
+def test_webhook_unknown_function_error_is_500(stack: RunningStack) -> None:
     original = asyncio.run(_swap_function(stack.database_url, None))
-    try:
-        asyncio.run(_swap_function(stack.database_url, BROKEN))
-        response = api.post_webhook(webhook_payload())
-    finally:
-        restored = asyncio.run(_swap_function(stack.database_url, original))
-    assert restored == original
-    assert (response.status_code, response.json()) == (500, {"detail": "Internal processing error"})
-    assert len(response.headers.get_list("X-Request-ID")) == 1
-    assert api.post_webhook(webhook_payload()).status_code == 200
+    with httpx.Client(base_url=stack.origins["webhook"], timeout=10) as client:
+        try:
+            asyncio.run(_swap_function(stack.database_url, BROKEN))
+            response = client.post("/webhook", json=webhook_payload())
+            connection = _local_port(response)
+        finally:
+            restored = asyncio.run(_swap_function(stack.database_url, original))
+        assert restored == original
+        assert (response.status_code, response.json()) == (500, {"detail": "Internal processing error"})
+        assert len(response.headers.get_list("X-Request-ID")) == 1
+        after = client.post("/webhook", json=webhook_payload())
+        assert after.status_code == 200
+        # The 500 is an answer like any other: the server keeps the keep-alive connection open.
+        assert _local_port(after) == connection
 
 
 def test_token_for_a_deleted_user_is_refused(stack: RunningStack, api: Api) -> None:

@@ -4,6 +4,7 @@ import logging
 import math
 from typing import Any
 
+import asyncpg
 from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -116,6 +117,13 @@ def install_error_handlers(app: FastAPI, internal_error_detail: str) -> None:
         logger.error("redis unavailable: %s: %s", type(exc).__name__, exc)
         return JSONResponse({"detail": TOKEN_STORE_ERROR}, status_code=503)
 
+    async def query_failed(request: Request, exc: Exception) -> JSONResponse:
+        # A query that failed (a broken function, a bug in SQL) is still a 500, but answered here: the catch-all
+        # below runs in Starlette's outermost middleware, which re-raises to the server after answering, and
+        # uvicorn then logs a second traceback and drops the keep-alive connection under the client's feet.
+        logger.error("database query failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+        return JSONResponse({"detail": internal_error_detail}, status_code=500)
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error: %s", type(exc).__name__)
         return JSONResponse({"detail": internal_error_detail}, status_code=500, headers=_request_id_headers())
@@ -125,4 +133,6 @@ def install_error_handlers(app: FastAPI, internal_error_detail: str) -> None:
     app.add_exception_handler(TokenStoreUnavailable, token_store_unavailable)
     for exc_type in DATABASE_ERRORS:
         app.add_exception_handler(exc_type, database_unavailable)
+    # Looked up by the exception's MRO: the lost-connection subclasses above still get 503.
+    app.add_exception_handler(asyncpg.PostgresError, query_failed)
     app.add_exception_handler(Exception, unexpected)
