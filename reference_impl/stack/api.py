@@ -122,14 +122,14 @@ def start_service(name: str, port: int, config: StackConfig, env: dict[str, str]
         "--timeout-graceful-shutdown",
         "5",
     ]
-    return ManagedProcess(name, argv, output=config.log_dir / f"{name}.out", env=env)
+    return ManagedProcess(f"{name} service", argv, output=config.log_dir / f"{name}.out", env=env)
 
 
-def _migrate_when_ready(database_url: str, timeout: float, backend_alive: Callable[[], None]) -> None:
+def _migrate_when_ready(database_url: str, timeout: float, check_alive: Callable[[], None]) -> None:
     shown = _without_password(database_url)
 
     async def attempt() -> bool:
-        backend_alive()
+        check_alive()
         try:
             await migrate(database_url)
         except (OSError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError):
@@ -141,9 +141,9 @@ def _migrate_when_ready(database_url: str, timeout: float, backend_alive: Callab
     wait_until(lambda: asyncio.run(attempt()), timeout=timeout, what=f"PostgreSQL at {shown}")
 
 
-def _check_redis(redis_url: str, timeout: float, backend_alive: Callable[[], None]) -> None:
+def _check_redis(redis_url: str, timeout: float, check_alive: Callable[[], None]) -> None:
     def answers() -> bool:
-        backend_alive()
+        check_alive()
         try:
             client = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1)
             with client:
@@ -205,14 +205,19 @@ def reference_stack(config: StackConfig | None = None) -> Iterator[RunningStack]
 
         # Given DSNs either answer now or are wrong; local ones may still be starting.
         ready_timeout = 5.0 if backend.name == "external" else config.boot_timeout
-        _migrate_when_ready(data.database_url, ready_timeout, backend.check)
-        _check_redis(data.redis_url, ready_timeout, backend.check)
+
+        def check_alive() -> None:
+            # Every wait below fails at once if anything the boot started has exited.
+            backend.check()
+            for process in processes:
+                process.check_running()
+
+        _migrate_when_ready(data.database_url, ready_timeout, check_alive)
+        _check_redis(data.redis_url, ready_timeout, check_alive)
         origins = {name: f"http://{config.host}:{ports[name]}" for name in SERVICES}
 
         def all_healthy() -> bool:
-            for process in processes:
-                if not process.running():
-                    raise StackError(f"{process.name} service exited during boot: {process.tail()}")
+            check_alive()
             return all(_healthy(origin) for origin in origins.values())
 
         wait_until(all_healthy, timeout=config.boot_timeout, what="the services' /health")

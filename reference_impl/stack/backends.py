@@ -248,8 +248,7 @@ class EmbeddedBackend:
 
     def check(self) -> None:
         for process in self.processes:
-            if not process.running():
-                raise StackError(f"{process.name} exited during boot: {process.tail()}")
+            process.check_running()
 
     def _start_postgres(self, resources: ExitStack) -> None:
         with warnings.catch_warnings():

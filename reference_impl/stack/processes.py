@@ -67,6 +67,12 @@ class ManagedProcess:
             return ""
         return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
 
+    def check_running(self) -> None:
+        """Raise StackError, with the process's last output, if it has exited: a boot then fails at once
+        instead of waiting out its deadline."""
+        if not self.running():
+            raise StackError(f"{self.name} exited during boot: {self.tail()}")
+
     def terminate(self) -> None:
         """SIGTERM the process group once, without waiting (see `stop_together`)."""
         if self.popen.poll() is None and not self._terminated:
