@@ -382,23 +382,24 @@ def logout_check(stack: RunningStack, calls: int = 50, before: int = 20) -> Logo
     url = f"{stack.base_urls['users']}/me"
     port = httpx.URL(url).port or 80
     candidates = service_processes(port)
-    statuses: Counter[str] = Counter()
-    owners: Counter[str] = Counter()
-    for _ in range(before):
-        status, pid = fresh_get(url, account.access_token, candidates)
-        statuses[str(status)] += 1
-        owners[str(pid)] += 1
+
+    def sample(n: int) -> tuple[Counter[str], Counter[str]]:
+        """`n` fresh-connection GETs: their statuses, and which worker answered each."""
+        statuses: Counter[str] = Counter()
+        owners: Counter[str] = Counter()
+        for _ in range(n):
+            status, pid = fresh_get(url, account.access_token, candidates)
+            statuses[str(status)] += 1
+            owners[str(pid)] += 1
+        return statuses, owners
+
+    statuses, owners = sample(before)
     logout = httpx.post(
         f"{stack.base_urls['auth']}/logout",
         headers={"Authorization": f"Bearer {account.access_token}"},
         timeout=10,
     )
-    after: Counter[str] = Counter()
-    after_owners: Counter[str] = Counter()
-    for _ in range(calls):
-        status, pid = fresh_get(url, account.access_token, candidates)
-        after[str(status)] += 1
-        after_owners[str(pid)] += 1
+    after, after_owners = sample(calls)
     workers = sorted(int(pid) for pid in (owners | after_owners) if pid != "None")
     return LogoutCheck(
         workers, dict(statuses), dict(owners), logout.status_code, dict(after), dict(after_owners), calls

@@ -145,6 +145,17 @@ def _listeners(port: int) -> set[str]:
     }
 
 
+def _interrupt(proc: "subprocess.Popen[str]") -> None:
+    """Ctrl-C, as a user would (what it started stops its containers on KeyboardInterrupt); killed if that hangs.
+    Reads its pipes while waiting, so a chatty process cannot block on a full one."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+
+
 def test_services_answer_health_on_the_docker_backend(docker_stack: RunningStack) -> None:
     assert docker_stack.backend == "docker"
     assert f"{NETWORK} network, {POSTGRES_IMAGE} and {REDIS_IMAGE}" in docker_stack.backend_reason
@@ -216,13 +227,7 @@ def test_checklist_suite_passes_on_the_docker_backend(engine: Engine, tmp_path: 
     try:
         stdout, stderr = run.communicate(timeout=CHECKLIST_TIMEOUT)
     except subprocess.TimeoutExpired:
-        # Ctrl-C, as a user would: the harness stops its stack (containers included) on KeyboardInterrupt.
-        run.send_signal(signal.SIGINT)
-        try:
-            run.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            run.kill()
-            run.communicate()
+        _interrupt(run)
         pytest.fail(f"the checklist did not finish within {CHECKLIST_TIMEOUT}s")
     assert run.returncode == 0, stdout[-3000:] + stderr[-2000:]
     summary = [line for line in stdout.splitlines() if " passed" in line][-1]
@@ -262,13 +267,9 @@ def test_up_command_on_docker_stops_everything_on_sigterm(engine: Engine, tmp_pa
         assert up.wait(timeout=60) == 0
     finally:
         if up.poll() is None:
-            up.send_signal(signal.SIGINT)
-            try:
-                up.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                up.kill()
-                up.wait()
-        up.communicate()
+            _interrupt(up)
+        else:
+            up.communicate()
     assert engine.labelled() <= before, "containers outlived `up`"
 
 
