@@ -1,10 +1,13 @@
 """One checklist case in progress: the data it made, the responses it got, and the checks steps ask for.
 
-Steps are thin glue over this class; it owns the scenario's state and the wording of failures.
+Steps are thin glue over this class; it owns the scenario's state and the wording of verdicts. Every call is one
+of two kinds: the row's own call (`_act`), whose answer the checks judge, or a precondition (`_prepare`), which
+either gives the case what it needs or blocks it with a reason naming the call and what came back.
 """
 
+import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 import pytest
@@ -15,20 +18,28 @@ from harness.faults.injector import FaultInjector
 from harness.faults.outages import FaultFailed, FaultUnavailable
 from harness.logs import LogLookup, LogSource, find
 from harness.masking import Masker
-from harness.recorder import REQUEST_ID_HEADER, Recorder
+from harness.outcomes import Blocked, CheckFailed
+from harness.recorder import REQUEST_ID_HEADER, Exchange, Recorder
 from harness.target import Target
 
 USER_FIELDS = ("id", "second_login", "groups", "contacts")
+TOKEN_FIELDS = ("access_token", "refresh_token")
 T = TypeVar("T")
-
-
-class SetupFailed(AssertionError):
-    """A step that prepares a case got an answer the case cannot build on."""
+Send = Callable[..., httpx.Response]
 
 
 def _excerpt(response: httpx.Response, limit: int = 300) -> str:
     text = response.text
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _answer(response: httpx.Response) -> str:
+    """`500 Internal Server Error`: the status with its reason phrase."""
+    return f"{response.status_code} {response.reason_phrase}".strip()
+
+
+def _call_name(exchange: Exchange) -> str:
+    return f"{exchange.method} {httpx.URL(exchange.url).path}"
 
 
 def normalise_contacts(contacts: Any) -> dict[str, str]:
@@ -37,7 +48,12 @@ def normalise_contacts(contacts: Any) -> dict[str, str]:
         return {str(k): str(v) for k, v in contacts.items() if v is not None}
     if isinstance(contacts, list):
         return {str(item.get("type")): str(item.get("value")) for item in contacts if isinstance(item, dict)}
-    raise AssertionError(f"contacts is neither an object nor a list: {contacts!r}")
+    raise CheckFailed(f"contacts is neither an object nor a list: {contacts!r}")
+
+
+def check(condition: object, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
 
 
 class Case:
@@ -67,20 +83,79 @@ class Case:
         self.responses: list[httpx.Response] = []  # when the call under test is repeated
         self.spent_refresh_token: str | None = None
         self.created_account: dict[str, Any] | None = None
+        # What the checks are about: the row's own exchange, or the call that blocked the case.
+        self.subject: Exchange | None = None
+        # Calls after a fault was undone check the target recovered; they are not the row's own answer.
+        self._recovering: str | None = None
+        # The row's own call that should have given the user tokens and did not: later steps that need them fail
+        # naming it, instead of quietly registering another user.
+        self._no_tokens_from: str | None = None
 
-    # ---- bookkeeping ------------------------------------------------------------------------------------------
+    # ---- calls ------------------------------------------------------------------------------------------------
 
-    def _primary(self, response: httpx.Response) -> httpx.Response:
+    def _send(self, send: Send, args: tuple[Any, ...], precondition: str | None) -> httpx.Response:
+        try:
+            return send(*args)
+        except httpx.TransportError as exc:
+            raise self._no_answer(exc, precondition) from None
+
+    def _act(self, send: Send, *args: Any) -> httpx.Response:
+        """The row's own call: its answer is what the checks judge and what the reports show."""
+        response = self._send(send, args, None)
         self.response = response
-        self.recorder.mark_primary(response)
+        self.subject = self.recorder.mark(response, "recovery" if self._recovering else "primary")
         return response
 
-    def _setup(self, response: httpx.Response, what: str, expected: int) -> Any:
-        if response.status_code != expected:
-            raise SetupFailed(
-                f"setup failed: {what} answered {response.status_code} (expected {expected}): {_excerpt(response)}"
+    def _prepare(self, what: str, see: str, send: Send, *args: Any) -> httpx.Response:
+        """A precondition's call: any 2xx will do; anything else blocks the case, naming the call."""
+        response = self._send(send, args, what)
+        if not response.is_success:
+            self._block(
+                response, f"{what} answered {_answer(response)} (see {see}): {_excerpt(response, 200)}"
             )
-        return response.json()
+        return response
+
+    def _fields(self, response: httpx.Response, what: str, see: str, *names: str) -> dict[str, Any]:
+        """The JSON object a precondition's answer must carry, with `names` in it."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        missing = [name for name in names if not (isinstance(body, dict) and body.get(name))]
+        if not isinstance(body, dict) or missing:
+            self._block(
+                response,
+                f"{what} answered {_answer(response)} without {', '.join(missing) or 'a JSON object'} "
+                f"(see {see}): {_excerpt(response, 200)}",
+            )
+        assert isinstance(body, dict)
+        return body
+
+    def _block(self, response: httpx.Response, reason: str) -> None:
+        self.subject = self.recorder.exchange_of(response)
+        raise Blocked(reason)
+
+    def _no_answer(self, exc: httpx.TransportError, precondition: str | None) -> Exception:
+        """A call that got no HTTP answer: blocked when the service cannot be reached or a precondition's call
+        failed; failed when the row's own call was cut off, naming the previous call when it is the likely cause."""
+        exchanges = self.recorder.exchanges
+        failed = exchanges[-1] if exchanges and exchanges[-1].error else None
+        self.subject = failed
+        where = exc.request.url if failed is None else httpx.URL(failed.url)
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        service = failed.service if failed else "the"
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            doing = f"{precondition}: " if precondition else ""
+            return Blocked(f"{doing}the {service} service does not answer at {where}: {reason}")
+        call = _call_name(failed) if failed else str(where)
+        message = f"{call} got no answer: {reason}"
+        previous = next((e for e in reversed(exchanges[:-1]) if failed and e.service == failed.service), None)
+        if previous is not None and (previous.error or (previous.status or 0) >= 500):
+            what = previous.error or f"answered {previous.status}"
+            message += (
+                f"; the call before it, {_call_name(previous)} ({previous.role}), {what}: the likely cause"
+            )
+        return Blocked(f"{precondition}: {message}") if precondition else CheckFailed(message)
 
     def _new_account(self, **overrides: Any) -> dict[str, Any]:
         account = data.new_account(**overrides)
@@ -88,18 +163,41 @@ class Case:
         return account
 
     def _remember_tokens(self, tokens: dict[str, Any]) -> None:
-        for name in ("access_token", "refresh_token"):
+        for name in TOKEN_FIELDS:
             if isinstance(tokens.get(name), str):
                 self.masker.add_secret(tokens[name])
         self.tokens = tokens
-        self.user_refresh_tokens.append(tokens["refresh_token"])
+        if isinstance(tokens.get("refresh_token"), str):
+            self.user_refresh_tokens.append(tokens["refresh_token"])
+
+    def _tokens_in(self, response: httpx.Response) -> dict[str, Any] | None:
+        """The token pair in a 2xx answer, if it carries one."""
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        if response.is_success and isinstance(body, dict) and all(body.get(n) for n in TOKEN_FIELDS):
+            return body
+        return None
 
     @property
     def last(self) -> httpx.Response:
-        assert self.response is not None, "no request was made in this case"
+        if self.response is None:
+            raise CheckFailed("no request was made in this case")
         return self.response
 
+    def _expect_tokens(self, response: httpx.Response, what: str) -> dict[str, Any] | None:
+        tokens = self._tokens_in(response)
+        if tokens is None:
+            self._no_tokens_from = f"{what} answered {_answer(response)} without tokens"
+        else:
+            self._no_tokens_from = None
+            self._remember_tokens(tokens)
+        return tokens
+
     def _require_user(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        if self._no_tokens_from is not None:
+            self._fail(f"no token to go on with: the row's own {self._no_tokens_from}")
         if self.account is None or self.tokens is None:
             self.ensure_registered_user()
         assert self.account is not None and self.tokens is not None
@@ -108,26 +206,33 @@ class Case:
     # ---- faults -----------------------------------------------------------------------------------------------
 
     def _can(self, make: Callable[[], T]) -> T:
-        """The fault's means, or a skip whose reason names what the target lacks."""
+        """The fault's means, or a skip whose reason names the setting the target lacks."""
         try:
             return make()
         except FaultUnavailable as exc:
             pytest.skip(str(exc))
 
+    def _inject(self, what: str, inject: Callable[[], None]) -> None:
+        try:
+            inject()
+        except FaultFailed as exc:
+            raise Blocked(f"could not {what}: {exc}") from None
+
     def cut(self, service: str, dependency: str) -> None:
         outage = self._can(lambda: self.faults.outage(service, dependency))
-        outage.cut()
-        self._undo.append((f"{service}-{dependency}", outage.restore))
+        self._undo.append((f"{service}-{dependency}", outage.restore))  # a half-done cut is undone too
+        self._inject(f"cut the {service} service off from its {dependency}", outage.cut)
 
     def restore(self, service: str, dependency: str) -> None:
         key = f"{service}-{dependency}"
         for entry in [entry for entry in self._undo if entry[0] == key]:
             self._undo.remove(entry)
-            entry[1]()
+            self._inject(f"reconnect the {service} service to its {dependency}", entry[1])
+        self._recovering = f"after the {service} service's {dependency} came back"
 
     def break_webhook_function(self) -> None:
         swap = self._can(self.faults.function_swap)
-        swap.break_function()
+        self._inject("replace to_can.process_webhook with a failing version", swap.break_function)
         self._undo.append(("to_can.process_webhook", swap.restore))
 
     def undo_faults(self) -> None:
@@ -142,8 +247,11 @@ class Case:
         if errors:
             raise FaultFailed("could not undo faults: " + "; ".join(errors))
 
-    def _expired(self, token: str) -> str:
-        expired = self._can(lambda: self.faults.expired(token))
+    def _expired(self, token: str, kind: str) -> str:
+        try:
+            expired = self._can(lambda: self.faults.expired(token))
+        except FaultFailed as exc:
+            raise Blocked(f"cannot make an expired {kind}: {exc}") from None
         self.masker.add_secret(expired)
         return expired
 
@@ -151,188 +259,222 @@ class Case:
 
     def ensure_registered_user(self) -> None:
         account = self._new_account()
-        tokens = self._setup(self.clients.auth.register(account), "registration", 201)
+        what = "registering a user"
+        response = self._prepare(what, "AUTH-REG-01", self.clients.auth.register, account)
         self.account = account
+        # Any 2xx registers; a deployment that gives no tokens on registration gives them on login.
+        tokens = self._tokens_in(response)
+        if tokens is None:
+            login = self._prepare(
+                "logging the new user in",
+                "AUTH-LOGIN-01",
+                self.clients.auth.login,
+                account["second_login"],
+                account["password"],
+            )
+            tokens = self._fields(login, "logging the new user in", "AUTH-LOGIN-01", *TOKEN_FIELDS)
         self._remember_tokens(tokens)
 
     def register(self, **overrides: Any) -> None:
         account = self._new_account(**overrides)
-        response = self._primary(self.clients.auth.register(account))
-        if response.status_code == 201:
+        response = self._act(self.clients.auth.register, account)
+        if self._expect_tokens(response, "registration") is not None:
             self.account = account
-            self._remember_tokens(response.json())
 
     def register_without(self, field: str) -> None:
         account = self._new_account()
         del account[field]
-        self._primary(self.clients.auth.register(account))
+        self._act(self.clients.auth.register, account)
 
     def register_duplicate_of(self, field: str) -> None:
         account, _ = self._require_user()
-        self._primary(self.clients.auth.register(self._new_account(**{field: account[field]})))
+        self._act(self.clients.auth.register, self._new_account(**{field: account[field]}))
 
     def login_by(self, field: str) -> None:
         account, _ = self._require_user()
-        response = self._primary(self.clients.auth.login(account[field], account["password"]))
-        if response.status_code == 200:
-            self._remember_tokens(response.json())
+        response = self._act(self.clients.auth.login, account[field], account["password"])
+        self._expect_tokens(response, f"login by {field}")
 
     def ensure_logged_in_again(self) -> None:
         account, _ = self._require_user()
-        login = self.clients.auth.login(account["second_login"], account["password"])
-        self._remember_tokens(self._setup(login, "login", 200))
+        what = "logging the user in again"
+        login = self._prepare(
+            what, "AUTH-LOGIN-01", self.clients.auth.login, account["second_login"], account["password"]
+        )
+        self._remember_tokens(self._fields(login, what, "AUTH-LOGIN-01", *TOKEN_FIELDS))
 
     def login_with_wrong_password(self) -> None:
         account, _ = self._require_user()
-        self._primary(self.clients.auth.login(account["second_login"], account["password"] + "-wrong"))
+        self._act(self.clients.auth.login, account["second_login"], account["password"] + "-wrong")
 
     def login_unknown(self) -> None:
-        self._primary(self.clients.auth.login(f"nobody_{data.unique_tag()}", "Any-password-1"))
+        self._act(self.clients.auth.login, f"nobody_{data.unique_tag()}", "Any-password-1")
 
     def login_without_password(self) -> None:
-        account, _ = self._require_user()
-        self._primary(self.clients.auth.login(account["second_login"], MISSING))
+        # No user needed: the password's absence is refused before any account is looked up.
+        login = self.account["second_login"] if self.account else f"nobody_{data.unique_tag()}"
+        self._act(self.clients.auth.login, login, MISSING)
 
     def refresh_current(self) -> None:
         _, tokens = self._require_user()
-        response = self._primary(self.clients.auth.refresh(tokens["refresh_token"]))
-        if response.status_code == 200:
-            self._remember_tokens(response.json())
+        response = self._act(self.clients.auth.refresh, tokens["refresh_token"])
+        self._expect_tokens(response, "refresh")
 
     def spend_refresh_token(self) -> None:
         _, tokens = self._require_user()
         spent = tokens["refresh_token"]
-        self._remember_tokens(self._setup(self.clients.auth.refresh(spent), "the first refresh", 200))
+        what = "spending the refresh token on a first refresh"
+        response = self._prepare(what, "AUTH-REFRESH-01", self.clients.auth.refresh, spent)
+        self._remember_tokens(self._fields(response, what, "AUTH-REFRESH-01", *TOKEN_FIELDS))
         self.spent_refresh_token = spent
 
     def refresh_spent(self) -> None:
-        assert self.spent_refresh_token is not None, "no refresh token was spent in this case"
-        self._primary(self.clients.auth.refresh(self.spent_refresh_token))
+        if self.spent_refresh_token is None:
+            raise Blocked("no refresh token was spent in this case")
+        self._act(self.clients.auth.refresh, self.spent_refresh_token)
 
     def refresh_with(self, token: str) -> None:
-        self._primary(self.clients.auth.refresh(token))
+        self._act(self.clients.auth.refresh, token)
 
     def refresh_expired(self) -> None:
         _, tokens = self._require_user()
-        self._primary(self.clients.auth.refresh(self._expired(tokens["refresh_token"])))
+        self._act(self.clients.auth.refresh, self._expired(tokens["refresh_token"], "refresh token"))
 
     def refresh_every_user_token(self) -> None:
-        self.responses = [self._primary(self.clients.auth.refresh(t)) for t in self.user_refresh_tokens]
+        self.responses = [self._act(self.clients.auth.refresh, t) for t in self.user_refresh_tokens]
 
     def logout(self) -> None:
         _, tokens = self._require_user()
-        self._primary(self.clients.auth.logout(tokens["access_token"]))
+        self._act(self.clients.auth.logout, tokens["access_token"])
 
     def ensure_logged_out(self) -> None:
         _, tokens = self._require_user()
-        self._setup(self.clients.auth.logout(tokens["access_token"]), "logout", 200)
+        self._prepare(
+            "logging the user out", "AUTH-LOGOUT-01", self.clients.auth.logout, tokens["access_token"]
+        )
 
     def logout_without_header(self) -> None:
-        self._primary(self.clients.auth.logout(None))
+        self._act(self.clients.auth.logout, None)
 
     def logout_with_invalid_token(self) -> None:
-        self._primary(self.clients.auth.logout("invalid.token.value"))
+        self._act(self.clients.auth.logout, "invalid.token.value")
 
     def logout_with_expired_token(self) -> None:
         _, tokens = self._require_user()
-        self._primary(self.clients.auth.logout(self._expired(tokens["access_token"])))
+        self._act(self.clients.auth.logout, self._expired(tokens["access_token"], "access token"))
 
     # ---- users ------------------------------------------------------------------------------------------------
 
     def create_user(self, *, authorized: bool = True, same_second_login: bool = False) -> None:
-        account, tokens = self._require_user()
-        overrides = {"second_login": account["second_login"]} if same_second_login else {}
+        token = None
+        overrides = {}
+        if authorized:  # an unauthorised request needs no user of its own
+            account, tokens = self._require_user()
+            token = tokens["access_token"]
+            overrides = {"second_login": account["second_login"]} if same_second_login else {}
         self.created_account = self._new_account(**overrides)
-        token = tokens["access_token"] if authorized else None
-        self._primary(self.clients.users.create(self.created_account, token))
+        self._act(self.clients.users.create, self.created_account, token)
 
     def _own_id(self) -> Any:
         if self.user_id is None:
             _, tokens = self._require_user()
-            self.user_id = self._setup(self.clients.users.me(tokens["access_token"]), "GET /users/me", 200)[
-                "id"
-            ]
+            what = "looking up the user's id"
+            me = self._prepare(what, "CROSS-01", self.clients.users.me, tokens["access_token"])
+            self.user_id = self._fields(me, what, "CROSS-01", "id")["id"]
         return self.user_id
 
     def get_own_user(self) -> None:
         _, tokens = self._require_user()
-        self._primary(self.clients.users.get(self._own_id(), tokens["access_token"]))
+        self._act(self.clients.users.get, self._own_id(), tokens["access_token"])
 
     def get_nonexistent_user(self) -> None:
         _, tokens = self._require_user()
-        self._primary(
-            self.clients.users.get(data.nonexistent_id_like(self._own_id()), tokens["access_token"])
-        )
+        self._act(self.clients.users.get, data.nonexistent_id_like(self._own_id()), tokens["access_token"])
 
     def get_user_unauthorized(self) -> None:
-        self._primary(self.clients.users.get(self._own_id(), None))
+        # Any id: without credentials the answer must be 401 whether or not the user exists.
+        self._act(self.clients.users.get, self.user_id or str(uuid.uuid4()), None)
 
     def me(self) -> None:
         _, tokens = self._require_user()
-        self._primary(self.clients.users.me(tokens["access_token"]))
+        self._act(self.clients.users.me, tokens["access_token"])
 
     # ---- webhook ----------------------------------------------------------------------------------------------
 
     def send_webhook(self, **overrides: Any) -> None:
-        self._primary(self.clients.webhook.send(data.webhook_payload(self.target.valid_mid, **overrides)))
+        self._act(self.clients.webhook.send, data.webhook_payload(self.target.valid_mid, **overrides))
 
     def send_webhook_without(self, field: str) -> None:
         payload = data.webhook_payload(self.target.valid_mid)
         del payload[field]
-        self._primary(self.clients.webhook.send(payload))
+        self._act(self.clients.webhook.send, payload)
 
     def _log_lookup(self, service: str) -> LogLookup:
         request_id = self.last.headers.get(REQUEST_ID_HEADER)
-        assert request_id, f"the response has no {REQUEST_ID_HEADER} header to look for"
-        return find(self.log_sources[service], request_id, self.log_wait_seconds)
+        check(request_id, f"the response has no {REQUEST_ID_HEADER} header to look for")
+        return find(self.log_sources[service], str(request_id), self.log_wait_seconds)
 
     # ---- checks -----------------------------------------------------------------------------------------------
+
+    def _fail(self, message: str) -> NoReturn:
+        """A check of the response under test failed; after a recovery the message says which response."""
+        raise CheckFailed(f"{self._recovering}: {message}" if self._recovering else message)
+
+    def _check(self, condition: object, message: str) -> None:
+        if not condition:
+            self._fail(message)
 
     def json(self) -> Any:
         try:
             return self.last.json()
         except ValueError:
-            raise AssertionError(
-                f"the response is not JSON (status {self.last.status_code}): {_excerpt(self.last)}"
-            ) from None
+            self._fail(f"the response is not JSON (status {self.last.status_code}): {_excerpt(self.last)}")
 
     def expect_status(self, *codes: int) -> None:
         status = self.last.status_code
         wanted = " or ".join(map(str, codes))
-        assert status in codes, f"expected status {wanted}, got {status}: {_excerpt(self.last)}"
+        self._check(status in codes, f"expected status {wanted}, got {status}: {_excerpt(self.last)}")
 
     def expect_every_status(self, code: int) -> None:
         got = [response.status_code for response in self.responses]
-        assert got and all(status == code for status in got), f"expected every status to be {code}, got {got}"
+        self._check(
+            got and all(status == code for status in got), f"expected every status to be {code}, got {got}"
+        )
 
     def detail(self) -> str:
         body = self.json()
-        assert isinstance(body, dict) and "detail" in body, (
-            f"the response has no 'detail': {_excerpt(self.last)}"
+        self._check(
+            isinstance(body, dict) and "detail" in body,
+            f"the response has no 'detail': {_excerpt(self.last)}",
         )
         return str(body["detail"])
 
     def expect_message(self, message: str) -> None:
-        assert self.detail() == message, f"expected message {message!r}, got {self.detail()!r}"
+        detail = self.detail()
+        self._check(detail == message, f"expected message {message!r}, got {detail!r}")
 
     def expect_message_containing(self, text: str) -> None:
-        assert text in self.detail(), f"expected a message containing {text!r}, got {self.detail()!r}"
+        detail = self.detail()
+        self._check(text in detail, f"expected a message containing {text!r}, got {detail!r}")
 
     def expect_header(self, name: str) -> None:
-        assert self.last.headers.get(name), (
-            f"the response has no {name} header; headers: {dict(self.last.headers)}"
+        self._check(
+            self.last.headers.get(name),
+            f"the response has no {name} header; headers: {dict(self.last.headers)}",
         )
 
     def expect_field(self, field: str) -> None:
         body = self.json()
-        assert isinstance(body, dict) and body.get(field), (
-            f"the response has no {field!r}: {_excerpt(self.last)}"
+        self._check(
+            isinstance(body, dict) and body.get(field),
+            f"the response has no {field!r}: {_excerpt(self.last)}",
         )
 
     def expect_full_user_object(self) -> None:
         for field in USER_FIELDS:
             self.expect_field(field)
-        assert self.created_account is not None, "no user was created in this case"
+        check(self.created_account is not None, "no user was created in this case")
+        assert self.created_account is not None
         self._expect_user_matches(self.created_account)
 
     def expect_user_matches_registration(self) -> None:
@@ -341,23 +483,26 @@ class Case:
 
     def _expect_user_matches(self, account: dict[str, Any]) -> None:
         user = self.json()
-        assert user.get("second_login") == account["second_login"], (
-            f"second_login: expected {account['second_login']!r}, got {user.get('second_login')!r}"
+        self._check(isinstance(user, dict), f"expected a user object, got {_excerpt(self.last)}")
+        self._check(
+            user.get("second_login") == account["second_login"],
+            f"second_login: expected {account['second_login']!r}, got {user.get('second_login')!r}",
         )
-        assert sorted(user.get("groups") or []) == sorted(account["group_names"]), (
-            f"groups: expected {account['group_names']}, got {user.get('groups')!r}"
+        self._check(
+            sorted(user.get("groups") or []) == sorted(account["group_names"]),
+            f"groups: expected {account['group_names']}, got {user.get('groups')!r}",
         )
         contacts = normalise_contacts(user.get("contacts"))
         expected = {"phone": account["phone"], "email": account["email"].lower()}
         got = {"phone": contacts.get("phone"), "email": (contacts.get("email") or "").lower()}
-        assert got == expected, f"contacts: expected {expected}, got {user.get('contacts')!r}"
+        self._check(got == expected, f"contacts: expected {expected}, got {user.get('contacts')!r}")
 
     def expect_webhook_result(self) -> None:
         body = self.json()
-        assert isinstance(body, dict) and body, (
-            f"expected the function's JSON object, got {_excerpt(self.last)}"
+        self._check(
+            isinstance(body, dict) and body, f"expected the function's JSON object, got {_excerpt(self.last)}"
         )
-        assert "error" not in body, f"the function reported an error: {body['error']!r}"
+        self._check("error" not in body, f"the function reported an error: {body.get('error')!r}")
 
     def expect_log_record(self, service: str, level: str | None = None, *, required: bool = True) -> None:
         """A record of the service's log carries the response's request id (at `level`, if given).
@@ -374,11 +519,12 @@ class Case:
             return
         request_id = self.last.headers.get(REQUEST_ID_HEADER)
         records = [record for record in lookup.records if level is None or record.level == level]
-        assert records, (
+        self._check(
+            records,
             f"no {level or ''} record with request id {request_id} in the {service} log ({lookup.source}) "
-            f"within {self.log_wait_seconds:g}s; found: {[(r.level, r.message) for r in lookup.records]}"
+            f"within {self.log_wait_seconds:g}s; found: {[(r.level, r.message) for r in lookup.records]}",
         )
 
     def expect_answer_within(self, seconds: float) -> None:
         elapsed = self.last.elapsed.total_seconds()
-        assert elapsed < seconds, f"the answer took {elapsed:.2f}s, expected under {seconds:g}s"
+        self._check(elapsed < seconds, f"the answer took {elapsed:.2f}s, expected under {seconds:g}s")

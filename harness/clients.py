@@ -1,7 +1,9 @@
 """One client per service over one httpx.Client each: the only place that knows URLs, paths and headers.
 
 Every request goes through `ServiceClient.request`, which stamps it with the case's X-Request-ID and records
-the exchange in the case's recorder.
+the exchange in the case's recorder. After a 5xx or a transport error the next request goes out on a fresh
+connection: a server that failed may close the keep-alive connection under us, and the next call on it would
+then fail with a reset that hides the real cause.
 """
 
 import itertools
@@ -25,8 +27,13 @@ class ServiceClient:
     def __init__(self, name: str, base_url: str, timeout: float) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
         self.http = httpx.Client(timeout=timeout)
         self.recorder: Recorder | None = None  # the current case's, set by `Clients.bind`
+
+    def _fresh_connections(self) -> None:
+        self.http.close()
+        self.http = httpx.Client(timeout=self.timeout)
 
     def request(
         self,
@@ -52,9 +59,12 @@ class ServiceClient:
         except httpx.HTTPError as exc:
             if recorder and exchange:
                 recorder.fail(exchange, exc, started)
+            self._fresh_connections()
             raise
         if recorder and exchange:
             recorder.finish(exchange, response, started)
+        if response.status_code >= 500:
+            self._fresh_connections()
         return response
 
     def close(self) -> None:

@@ -1,13 +1,14 @@
 """The pytest plugin: options, row-ID markers, the session-wide target, the case lifecycle and the reports."""
 
 import json
+import os
 import re
 import secrets
 import shutil
 import tempfile
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -20,14 +21,18 @@ from harness.catalogue import SERVICE_TAGS, Row, row_ids, rows
 from harness.clients import Clients
 from harness.faults.injector import FaultInjector
 from harness.faults.lock import case_lock
+from harness.faults.outages import FaultUnavailable
 from harness.faults.proxy import ProxyError, start_proxy
-from harness.logs import LogSource, parse_log_source
+from harness.interrupts import InterruptGuard
+from harness.logs import FileSource, LogSource, parse_log_source
 from harness.masking import Masker
+from harness.outcomes import ICONS, OUTCOMES, Blocked, CheckFailed, Outcome
+from harness.plan import PlannedCase, all_cases, needed_services, selected_cases
 from harness.recorder import Recorder, attach_log_evidence
-from harness.reports.document import OUTCOME_ICONS, RunInfo, case_entry, primary_exchange, run_document
+from harness.reports.document import RunInfo, case_entry, primary_exchange, run_document, verdict_line
 from harness.reports.writer import new_report_dir, write_reports
-from harness.settings import HarnessSettings
-from harness.target import Target, TargetError, check_reachable, check_url, is_loopback
+from harness.settings import HarnessSettings, SettingsError, env_name, load_settings, source_of
+from harness.target import Target, TargetError, check_url, is_loopback, preflight
 
 _TARGET_KEY = "harness_target"
 _RUN_KEY = "harness_run_id"
@@ -50,12 +55,22 @@ _OPTIONS = {  # option → settings field
 # The dependencies the reference stack routes through fault proxies: (service, dependency).
 _PROXIED = (("webhook", "database"), ("auth", "database"), ("users", "redis"))
 case_key = pytest.StashKey[Case]()
+verdict_key = pytest.StashKey["Verdict"]()
 phases_key = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@dataclass
+class Verdict:
+    """A case's outcome as its phases reveal it: the first phase that did not pass decides."""
+
+    outcome: Outcome = "passed"
+    reason: str | None = None  # blocked, skipped
+    message: str | None = None  # failed
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("checklist", "checklist harness")
-    group.addoption("--target", choices=("reference", "external"), help="reference (default) or external")
+    group.addoption("--target", help="reference (default) or external")
     group.addoption("--auth-url", help="auth base URL (AUTH_BASE_URL)")
     group.addoption("--users-url", help="users base URL (USERS_BASE_URL)")
     group.addoption("--webhook-url", help="webhook URL (WEBHOOK_BASE_URL)")
@@ -63,7 +78,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(f"--{service}-log", help=f"{service} log source: file:PATH, cmd:COMMAND or none")
     group.addoption("--valid-mid", help="a merchant id the deployment accepts (WEBHOOK_VALID_MID)")
     group.addoption("--stack-backend", help="reference stack backend: auto, embedded, docker, external")
-    group.addoption("--reports-dir", type=Path, help="where run reports go (REPORTS_DIR, default reports)")
+    group.addoption("--reports-dir", help="where run reports go (REPORTS_DIR, default reports)")
     group.addoption(
         "--show-secrets",
         action="store_true",
@@ -84,9 +99,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _given_options(config: pytest.Config) -> tuple[dict[str, Any], dict[str, str]]:
+    """The settings given on the command line, and the option that gave each (for messages)."""
+    given, flags = {}, {}
+    for option, field in _OPTIONS.items():
+        value = config.getoption(option)
+        if value is not None:
+            given[field] = value
+            flags[field] = "--" + option.replace("_", "-")
+    return given, flags
+
+
 def settings_from(config: pytest.Config) -> HarnessSettings:
-    given = {field: config.getoption(option) for option, field in _OPTIONS.items()}
-    return HarnessSettings(**{field: value for field, value in given.items() if value is not None})
+    given, flags = _given_options(config)
+    return load_settings(given, flags)
+
+
+def _fallback_settings(config: pytest.Config) -> HarnessSettings:
+    """Enough settings to write a report saying why the real ones could not be loaded."""
+    reports = config.getoption("reports_dir") or os.environ.get("REPORTS_DIR") or "reports"
+    return HarnessSettings.model_construct(reports_dir=Path(reports))
 
 
 def _reference_target(settings: HarnessSettings, resources: ExitStack) -> Target:
@@ -132,15 +164,19 @@ def _reference_target(settings: HarnessSettings, resources: ExitStack) -> Target
     )
 
 
-def _external_target(settings: HarnessSettings) -> Target:
+def _external_target(settings: HarnessSettings, needed: frozenset[str]) -> tuple[Target, dict[str, str]]:
+    """The deployment at the configured URLs, and the problems of the services the selection does not need."""
     remote = [url for url in settings.base_urls().values() if not is_loopback(url)]
     if settings.allow_destructive and remote and not settings.i_know:
         raise TargetError(
             f"--allow-destructive against a deployment that is not on this machine ({remote[0]}) needs --i-know too"
         )
-    check_reachable(settings.base_urls())
+    problems = preflight(settings.base_urls(), timeout=min(settings.request_timeout, 5.0))
+    fatal = [problem for service, problem in problems.items() if problem and service in needed]
+    if fatal:
+        raise TargetError(fatal[0])
     allowed_dsn = settings.fault_db_dsn if settings.allow_destructive else None
-    return Target(
+    target = Target(
         kind="external",
         description="external deployment",
         base_urls=settings.base_urls(),
@@ -149,6 +185,7 @@ def _external_target(settings: HarnessSettings) -> Target:
         jwt_secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
         database_url=allowed_dsn.get_secret_value() if allowed_dsn else None,
     )
+    return target, {service: problem for service, problem in problems.items() if problem}
 
 
 def _row_of(item: pytest.Item) -> Row | None:
@@ -174,30 +211,31 @@ def _case_key(run_id: str, item: pytest.Item) -> str:
     return key
 
 
-def _outcome(phases: dict[str, pytest.TestReport]) -> tuple[str, str | None, str | None]:
-    """passed / failed / skipped, the skip reason and the failure message, from the three phase reports."""
-    for when in ("setup", "call", "teardown"):
-        report = phases.get(when)
-        if report is None:
-            continue
-        if report.skipped:
-            longrepr = report.longrepr
-            reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-            return "skipped", reason.removeprefix("Skipped: "), None
-        if report.failed:
-            crash = getattr(report.longrepr, "reprcrash", None)
-            message = crash.message if crash is not None else report.longreprtext
-            where = "" if when == "call" else f"error in {when}: "
-            return "failed", None, where + message
-    return "passed", None, None
+def _verdict_of(phase: str, report: pytest.TestReport, call: pytest.CallInfo[None]) -> Verdict | None:
+    """What a phase that did not pass says about the case; None for a phase that passed."""
+    if report.skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        return Verdict("skipped", reason=reason.removeprefix("Skipped: "))
+    if not report.failed:
+        return None
+    error = call.excinfo.value if call.excinfo is not None else None
+    where = "" if phase == "call" else f"error in {phase}: "
+    if isinstance(error, Blocked):
+        return Verdict("blocked", reason=where + str(error))
+    if isinstance(error, CheckFailed):
+        return Verdict("failed", message=where + str(error))
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = crash.message if crash is not None else report.longreprtext
+    return Verdict("failed", message=where + message)
 
 
 class HarnessPlugin:
     """Session state: the target (opened once; under xdist by the controller), the run and its cases."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, settings: HarnessSettings) -> None:
         self.config = config
-        self.settings = settings_from(config)
+        self.settings = settings
         self.resources = ExitStack()
         self._target: Target | None = None
         workerinput: dict[str, Any] = getattr(config, "workerinput", {})
@@ -219,42 +257,88 @@ class HarnessPlugin:
         )
         self.cases: list[dict[str, Any]] = []
         self.report_dir: Path | None = None
+        # The cases this run means to execute: worked out before collection, refined once it is known.
+        self.selected: list[PlannedCase] = []
+        self.interrupts = InterruptGuard()
 
     # ---- target -----------------------------------------------------------------------------------------------
+
+    def open_target(self, needed: frozenset[str]) -> Target:
+        """Boot or reach the target, check what the selected cases need of it, and open its log sources.
+        The settings are checked first, so that a mistyped one costs no stack boot."""
+        for service, spec in self.settings.log_sources().items():
+            if spec is not None:
+                self._log_source(service, spec)
+        for name, url in self.settings.base_urls().items():
+            if self.settings.target == "external":
+                check_url(name, url)
+        if self.settings.target == "reference":
+            target = _reference_target(self.settings, self.resources)
+            unneeded: dict[str, str] = {}
+        else:
+            target, unneeded = _external_target(self.settings, needed)
+        self.run.preflight = {
+            service: {"needed": service in needed, "problem": unneeded.get(service)}
+            for service in target.base_urls
+        }
+        if (
+            target.database_url
+            and target.kind == "external"
+            and any(case.row_id == "WEBHOOK-05" for case in self.selected)
+        ):
+            self._check_fault_dsn(target.database_url)
+        lock_dir = Path(tempfile.mkdtemp(prefix="checklist-lock-"))
+        self.resources.callback(shutil.rmtree, lock_dir, ignore_errors=True)
+        target = replace(target, lock_path=str(lock_dir / "faults.lock"))
+        self._adopt(target)
+        return target
+
+    def _check_fault_dsn(self, dsn: str) -> None:
+        from harness.faults.functions import check_connects
+        from harness.faults.outages import FaultFailed
+
+        try:
+            check_connects(dsn)
+        except FaultFailed as exc:
+            source = source_of("fault_db_dsn", {})
+            raise SettingsError(f"FAULT_DB_DSN (from {source}) does not connect: {exc}") from None
+
+    def _adopt(self, target: Target) -> None:
+        self.log_sources = self._open_log_sources(target)
+        self._target = target
+        self.run.target = {
+            "kind": target.kind,
+            "description": target.description,
+            "base_urls": target.base_urls,
+            "log_sources": target.log_sources,
+        }
 
     def target(self) -> Target:
         if self._target is None:
             shared = getattr(self.config, "workerinput", {}).get(_TARGET_KEY)
-            if shared:
-                target = Target.from_json(shared)
-            else:
-                for name, url in self.settings.base_urls().items():
-                    check_url(name, url)
-                target = (
-                    _reference_target(self.settings, self.resources)
-                    if self.settings.target == "reference"
-                    else _external_target(self.settings)
-                )
-                lock_dir = Path(tempfile.mkdtemp(prefix="checklist-lock-"))
-                self.resources.callback(shutil.rmtree, lock_dir, ignore_errors=True)
-                target = replace(target, lock_path=str(lock_dir / "faults.lock"))
-            self.log_sources = self._open_log_sources(target)
-            self._target = target
-            self.run.target = {
-                "kind": target.kind,
-                "description": target.description,
-                "base_urls": target.base_urls,
-                "log_sources": target.log_sources,
-            }
+            if not shared:
+                raise TargetError("the target was not opened before the cases ran")
+            self._adopt(Target.from_json(shared))
+        assert self._target is not None
         return self._target
+
+    def _log_source(self, service: str, spec: str) -> LogSource:
+        """The service's log source; a SettingsError naming the setting if it is malformed or unreadable."""
+        field = f"{service}_log"
+        setting = f"{env_name(field)} (from {source_of(field, _given_options(self.config)[1])})"
+        try:
+            source = parse_log_source(spec)
+        except ValueError as exc:
+            raise SettingsError(f"{setting}: {exc}") from None
+        if isinstance(source, FileSource) and not os.access(source.path, os.R_OK):
+            problem = "does not exist" if not source.path.exists() else "cannot be read"
+            raise SettingsError(f"{setting}: log file {source.path} {problem}")
+        return source
 
     def _open_log_sources(self, target: Target) -> dict[str, LogSource]:
         sources = {}
         for service, spec in target.log_sources.items():
-            try:
-                source = parse_log_source(spec)
-            except ValueError as exc:
-                raise TargetError(f"{service}: {exc}") from exc
+            source = self._log_source(service, spec)
             source.start()  # only what is written from now on belongs to this run
             sources[service] = source
         return sources
@@ -263,7 +347,7 @@ class HarnessPlugin:
         try:
             return self.target()
         except TargetError as exc:
-            pytest.exit(f"checklist target unusable: {exc}", returncode=3)
+            pytest.exit(f"checklist target unusable: {exc}", returncode=4)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -271,6 +355,22 @@ class HarnessPlugin:
         node.workerinput[_RUN_KEY] = self.run_id
         if self._target is not None:
             node.workerinput[_TARGET_KEY] = self._target.to_json()
+
+    # ---- selection --------------------------------------------------------------------------------------------
+
+    def _collected(self, nodeids: list[str]) -> None:
+        """The real selection replaces the one worked out before collection."""
+        planned = {case.nodeid: case for case in all_cases()}
+        self.selected = [planned[nodeid] for nodeid in nodeids if nodeid in planned]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        if not self.is_worker:
+            self._collected([item.nodeid for item in items if self._is_checklist_item(item)])
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self._collected(ids)
 
     # ---- case lifecycle ---------------------------------------------------------------------------------------
 
@@ -303,29 +403,37 @@ class HarnessPlugin:
     ) -> Generator[None, Any, None]:
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
+        if not self._is_checklist_item(item):
+            return
         phases = item.stash.setdefault(phases_key, {})
         phases[report.when] = report
-        if report.when != "teardown" or not self._is_checklist_item(item):
+        verdict = item.stash.setdefault(verdict_key, Verdict())
+        found = _verdict_of(report.when, report, call)
+        if found is not None and verdict.outcome == "passed":
+            verdict.outcome, verdict.reason, verdict.message = found.outcome, found.reason, found.message
+        if found is not None:
+            # Travels with the report to the xdist controller and the terminal (see pytest_report_teststatus).
+            report.checklist_outcome = found.outcome  # type: ignore[attr-defined]
+        if report.when != "teardown":
             return
-        status, reason, message = _outcome(phases)
         case = item.stash.get(case_key, None)
+        planned = next((planned for planned in all_cases() if planned.nodeid == item.nodeid), None)
         entry = case_entry(
             nodeid=item.nodeid,
             row=_row_of(item),
+            title=planned.title if planned else item.name,
             example=_example_of(item),
-            outcome=status,  # type: ignore[arg-type]
-            reason=reason,
-            message=message,
+            outcome=verdict.outcome,
+            reason=verdict.reason,
+            message=verdict.message,
             duration_s=sum(phase.duration for phase in phases.values()),
             exchanges=case.recorder.exchanges if case and self.settings.evidence else [],
+            subject=case.subject if case and verdict.outcome in ("failed", "blocked") else None,
         )
         # Masked here, where the case's own secrets (the passwords it generated) are known.
         report.user_properties.append(
             (_CASE_PROPERTY, json.dumps(self.masker.json(entry), ensure_ascii=False))
         )
-
-    def _is_checklist_item(self, item: pytest.Item) -> bool:
-        return item.path.name == "test_checklist.py"
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown" or self.is_worker:
@@ -335,6 +443,9 @@ class HarnessPlugin:
                 case = json.loads(str(value))
                 self.cases.append(case)
                 self._progress(case)
+
+    def _is_checklist_item(self, item: pytest.Item) -> bool:
+        return item.path.name == "test_checklist.py"
 
     @property
     def _progress_lines(self) -> bool:
@@ -350,10 +461,16 @@ class HarnessPlugin:
     def pytest_report_teststatus(
         self, report: pytest.TestReport, config: pytest.Config
     ) -> tuple[str, str, str] | None:
-        if not self._progress_lines or not report.nodeid.startswith("test_checklist.py"):
+        if not report.nodeid.startswith("test_checklist.py"):
             return None
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            return report.outcome, "", report.outcome.upper()
+        blocked = getattr(report, "checklist_outcome", None) == "blocked"
+        if self._progress_lines:
+            if report.when == "call" or (report.when == "setup" and not report.passed):
+                word = "blocked" if blocked else report.outcome
+                return word, "", word.upper()
+            return None
+        if blocked:
+            return "blocked", "B", "BLOCKED"
         return None
 
     def _progress(self, case: dict[str, Any]) -> None:
@@ -363,11 +480,12 @@ class HarnessPlugin:
         exchange = primary_exchange(case)
         status = exchange["status"] if exchange and exchange["status"] is not None else "—"
         example = " [" + ", ".join(case["example"].values()) + "]" if case["example"] else ""
-        tail = f"  ({case['reason']})" if case["outcome"] == "skipped" else ""
         reporter.ensure_newline()
         reporter.write_line(
-            f"{OUTCOME_ICONS[case['outcome']]} {case['row_id'] or 'extra':16} {status!s:>4}  {case['title']}{example}{tail}"
+            f"{ICONS[case['outcome']]} {case['row_id'] or 'extra':16} {status!s:>4}  {case['title']}{example}"
         )
+        if case["outcome"] != "passed":
+            reporter.write_line(f"{'':22}{verdict_line(case)}")
 
     # ---- reports ----------------------------------------------------------------------------------------------
 
@@ -387,37 +505,77 @@ class HarnessPlugin:
 
     def start_run(self) -> None:
         """A report exists from the start: a run that dies midway still leaves one saying it was running."""
+        self.interrupts.install()
         self._write("running")
 
     def fail_run(self, error: str) -> None:
         self.run.error = error
         self._write("error")
 
+    def _not_run(self, why: str) -> list[dict[str, Any]]:
+        done = {case["nodeid"] for case in self.cases}
+        known = {row.id: row for row in rows()}
+        return [
+            case_entry(
+                nodeid=planned.nodeid,
+                row=known.get(planned.row_id or ""),
+                title=planned.title,
+                example=planned.example,
+                outcome="not_run",
+                reason=why,
+                message=None,
+                duration_s=0.0,
+                exchanges=[],
+            )
+            for planned in self.selected
+            if planned.nodeid not in done
+        ]
+
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        if interrupted:
+            self.cases += self._not_run("the run was interrupted before this case")
+        elif session.shouldstop or session.shouldfail:
+            self.cases += self._not_run(
+                f"the run stopped before this case: {session.shouldstop or session.shouldfail}"
+            )
         self._write("interrupted" if interrupted else "completed")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or not self._runs_checklist or not self.cases:
+        if self.is_worker or not self._runs_checklist:
+            return
+        for service, entry in self.run.preflight.items():
+            if entry["problem"]:
+                terminalreporter.write_line(
+                    f"note: {entry['problem']} (no selected case needs the {service} service)"
+                )
+        if not self.cases:
             return
         terminalreporter.section("checklist")
         services: dict[str, dict[str, int]] = {}
         for case in self.cases:
-            tally = services.setdefault(case["service"], {"passed": 0, "failed": 0, "skipped": 0})
+            tally = services.setdefault(case["service"], dict.fromkeys(OUTCOMES, 0))
             tally[case["outcome"]] += 1
-        terminalreporter.write_line(f"{'service':10} {'passed':>7} {'failed':>7} {'skipped':>8}")
+        shown = [
+            outcome
+            for outcome in OUTCOMES
+            if outcome in ("passed", "failed", "skipped")
+            or any(tally[outcome] for tally in services.values())
+        ]
+        terminalreporter.write_line(f"{'service':10} " + " ".join(f"{o.replace('_', ' '):>8}" for o in shown))
         for service in sorted(services, key=lambda s: (*SERVICE_TAGS, "extra").index(s)):
             tally = services[service]
-            terminalreporter.write_line(
-                f"{service:10} {tally['passed']:>7} {tally['failed']:>7} {tally['skipped']:>8}"
-            )
+            terminalreporter.write_line(f"{service:10} " + " ".join(f"{tally[o]:>8}" for o in shown))
         if self.report_dir is not None:
             terminalreporter.write_line(
                 f"report: {self.report_dir}/report.html (also results.json, checklist.md, junit.xml)"
             )
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        self.resources.close()
+        try:
+            self.resources.close()
+        finally:
+            self.interrupts.uninstall()
 
 
 def _runs_checklist(config: pytest.Config) -> bool:
@@ -432,15 +590,30 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{tag}: checklist rows of the {tag} service(s)")
     config.addinivalue_line("markers", "extra: cases beyond the checklist")
     config.addinivalue_line("markers", "fault: cases that break the target for a moment (run alone)")
-    plugin = HarnessPlugin(config)
+    runs = _runs_checklist(config) and not config.option.collectonly
+    try:
+        settings = settings_from(config)
+    except SettingsError as exc:
+        if runs and not hasattr(config, "workerinput"):
+            failed = HarnessPlugin(config, _fallback_settings(config))
+            config.pluginmanager.register(failed, "checklist-harness")
+            failed.fail_run(f"bad setting: {exc}")
+        raise pytest.UsageError(f"bad setting: {exc}") from None
+    plugin = HarnessPlugin(config, settings)
     config.pluginmanager.register(plugin, "checklist-harness")
     # Open the target before collection: a wrong URL ends the run here, in one line, not in 38 errors.
     # Under xdist this runs in the controller only, so the reference stack boots once for every worker.
-    if _runs_checklist(config) and not config.option.collectonly and not plugin.is_worker:
+    if runs and not plugin.is_worker:
+        plugin.selected = selected_cases(config)
         try:
-            plugin.target()
+            plugin.open_target(needed_services(plugin.selected))
+        except SettingsError as exc:
+            plugin.fail_run(f"bad setting: {exc}")
+            plugin.resources.close()
+            raise pytest.UsageError(f"bad setting: {exc}") from None
         except TargetError as exc:
             plugin.fail_run(f"checklist target unusable: {exc}")
+            plugin.resources.close()
             raise pytest.UsageError(f"checklist target unusable: {exc}") from None
         plugin.start_run()
 
@@ -466,6 +639,13 @@ def clients(target: Target, pytestconfig: pytest.Config) -> Iterator[Clients]:
 @pytest.fixture
 def case(request: pytest.FixtureRequest, clients: Clients, target: Target) -> Iterator[Case]:
     plugin = _plugin(request.config)
+    planned = next((p for p in all_cases() if p.nodeid == request.node.nodeid), None)
+    injector = FaultInjector(target, plugin.settings)
+    for fault in sorted(planned.faults if planned else ()):
+        try:
+            injector.require(fault)
+        except FaultUnavailable as exc:  # before any step: a missing setting is the reason, not a broken call
+            pytest.skip(str(exc))
     exclusive = request.node.get_closest_marker("fault") is not None
     with ExitStack() as held:
         if target.lock_path:

@@ -9,7 +9,9 @@ import httpx
 
 from harness.logs import LogRecord, LogSource, LogSourceError, find
 
-Role = Literal["setup", "primary"]
+# setup: prepares the case; primary: the row's own call; recovery: a call after a fault was undone (the target
+# must work again), shown in the detail but never as the row's answer.
+Role = Literal["setup", "primary", "recovery"]
 REQUEST_ID_HEADER = "X-Request-ID"
 BODY_LIMIT = 64 * 1024  # evidence keeps bodies up to this many characters
 
@@ -98,11 +100,16 @@ class Recorder:
         exchange.error = f"{type(error).__name__}: {error}"
         exchange.elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
 
-    def mark_primary(self, response: httpx.Response) -> None:
-        """The response belongs to the call under test (the steps decide which calls those are)."""
+    def exchange_of(self, response: httpx.Response) -> Exchange | None:
         entry = self._by_response.get(id(response))
-        if entry is not None:
-            entry[1].role = "primary"
+        return entry[1] if entry is not None else None
+
+    def mark(self, response: httpx.Response, role: Role) -> Exchange | None:
+        """The response belongs to the call under test, or to a recovery check (the steps decide which)."""
+        exchange = self.exchange_of(response)
+        if exchange is not None:
+            exchange.role = role
+        return exchange
 
     def primary(self) -> Exchange | None:
         primaries = [exchange for exchange in self.exchanges if exchange.role == "primary"]

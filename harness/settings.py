@@ -1,10 +1,13 @@
 """What the harness runs against, in one settings object: command line > environment > `.env` > defaults."""
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_FILE = ".env"
 
 # The checklist's own addresses, used for `--target external` when nothing else is given.
 CHECKLIST_URLS = {
@@ -15,7 +18,7 @@ CHECKLIST_URLS = {
 
 
 class HarnessSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore")
 
     target: Literal["reference", "external"] = Field(
         "reference", validation_alias=AliasChoices("target", "checklist_target")
@@ -53,3 +56,58 @@ class HarnessSettings(BaseSettings):
 
     def log_sources(self) -> dict[str, str | None]:
         return {"auth": self.auth_log, "users": self.users_log, "webhook": self.webhook_log}
+
+
+_SECRET_FIELDS = frozenset({"jwt_secret", "fault_db_dsn"})
+
+
+class SettingsError(Exception):
+    """A setting has a value the harness cannot use; the message is one line naming it and where it came from."""
+
+
+def env_name(field: str) -> str:
+    """The environment variable a field is read from."""
+    return "CHECKLIST_TARGET" if field == "target" else field.upper()
+
+
+def _env_file_values() -> dict[str, str | None]:
+    from dotenv import dotenv_values
+
+    path = Path(ENV_FILE)
+    return (
+        {key.upper(): value for key, value in dotenv_values(path, encoding="utf-8").items()}
+        if path.is_file()
+        else {}
+    )
+
+
+def source_of(field: str, options: dict[str, str]) -> str:
+    """Where a field's value came from, for messages: the option, the environment, the .env file or the default."""
+    if field in options:
+        return f"option {options[field]}"
+    name = env_name(field)
+    if any(key.upper() == name for key in os.environ):
+        return f"environment variable {name}"
+    if name in _env_file_values():
+        return f"{name} in {Path(ENV_FILE).resolve()}"
+    return "the default"
+
+
+def load_settings(given: dict[str, Any], options: dict[str, str]) -> HarnessSettings:
+    """The settings from `given` (field → command-line value), the environment and .env; one line on error.
+
+    `options` maps each given field to the option that set it, so that the message can name it."""
+    try:
+        return HarnessSettings(**given)
+    except UnicodeDecodeError as exc:
+        raise SettingsError(
+            f"{Path(ENV_FILE).resolve()} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise SettingsError(f"{Path(ENV_FILE).resolve()} cannot be read: {exc.strerror or exc}") from None
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        shown = "" if field in _SECRET_FIELDS else f" = {error.get('input')!r}"
+        name = options.get(field) or env_name(field)
+        raise SettingsError(f"{name}{shown} (from {source_of(field, options)}): {error['msg']}") from None

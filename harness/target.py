@@ -1,7 +1,10 @@
 """The deployment under test: its base URLs and what the harness knows about it, checked before the first case."""
 
 import json
+import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import httpx
 
@@ -39,15 +42,43 @@ def check_url(name: str, url: str) -> None:
         raise TargetError(f"{name} base URL {url!r} is not an http(s) URL with a host")
 
 
-def check_reachable(base_urls: dict[str, str], timeout: float = 5.0) -> None:
-    """Every service must answer HTTP at its base URL (any status will do); else one line naming it."""
+# A call each API answers without side effects, and that a URL which does not serve the API answers with 404,
+# 405 or a web page: (method, path under the base URL, JSON body).
+PROBES: dict[str, tuple[str, str, Any]] = {
+    "auth": ("POST", "/login", {}),
+    "users": ("GET", "/me", None),
+    "webhook": ("POST", "", {}),
+}
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def probe(service: str, base_url: str, timeout: float = 5.0) -> str | None:
+    """None when `base_url` answers like the service's API; else one line saying what answered instead."""
+    method, path, body = PROBES[service]
+    url = base_url.rstrip("/") + path
+    try:
+        response = httpx.request(
+            method, url, json=body, timeout=timeout, headers={"X-Request-ID": f"preflight-{service}"}
+        )
+    except httpx.HTTPError as exc:
+        return f"{service} service does not answer at {base_url}: {str(exc) or type(exc).__name__}"
+    answer = f"{method} {url} answered {response.status_code} {response.reason_phrase}".strip()
+    if response.status_code in (404, 405):
+        return f"{base_url} does not serve the {service} API: {answer}"
+    if "html" in response.headers.get("content-type", ""):
+        title = _TITLE.search(response.text)
+        page = f" ({' '.join(title.group(1).split())[:80]!r})" if title else ""
+        return f"{base_url} does not serve the {service} API: {answer} with a web page{page}"
+    return None
+
+
+def preflight(base_urls: dict[str, str], timeout: float = 5.0) -> dict[str, str | None]:
+    """Probe every service at once; service → None (it serves its API) or what is wrong."""
     for name, url in base_urls.items():
         check_url(name, url)
-        try:
-            httpx.get(url, timeout=timeout)
-        except httpx.HTTPError as exc:
-            reason = str(exc) or type(exc).__name__
-            raise TargetError(f"{name} service does not answer at {url}: {reason}") from exc
+    with ThreadPoolExecutor(max_workers=len(base_urls)) as pool:
+        found = {name: pool.submit(probe, name, url, timeout) for name, url in base_urls.items()}
+        return {name: future.result() for name, future in found.items()}
 
 
 def is_loopback(url: str) -> bool:

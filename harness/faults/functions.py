@@ -31,14 +31,18 @@ class FunctionSwap:
         self.original: str | None = None
 
     async def _with_connection(self, statement: str | None) -> str:
-        conn = await asyncpg.connect(self.database_url, timeout=10)
         try:
-            async with conn.transaction():
-                if statement is not None:
-                    await conn.execute(statement)
-                return await _definition(conn)
-        finally:
-            await conn.close()
+            conn = await asyncpg.connect(self.database_url, timeout=10)
+            try:
+                async with conn.transaction():
+                    if statement is not None:
+                        await conn.execute(statement)
+                    return await _definition(conn)
+            finally:
+                await conn.close()
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # e.g. the deployment has no such function: the fault cannot be injected there
+            raise FaultFailed(f"{type(exc).__name__}: {exc}") from exc
 
     def break_function(self) -> None:
         self.original = asyncio.run(self._with_connection(None))
@@ -54,3 +58,16 @@ class FunctionSwap:
 
     def current_definition(self) -> str:
         return asyncio.run(self._with_connection(None))
+
+
+def check_connects(database_url: str) -> None:
+    """FaultFailed, saying why, unless `database_url` accepts a connection."""
+
+    async def connect() -> None:
+        try:
+            conn = await asyncpg.connect(database_url, timeout=5)
+        except (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise FaultFailed(f"{type(exc).__name__}: {exc}") from exc
+        await conn.close()
+
+    asyncio.run(connect())

@@ -34,6 +34,24 @@ class FaultInjector:
         what = "the database" if dependency == "database" else "Redis"
         raise FaultUnavailable(f"needs {down_name} and {up_name}: commands that cut and restore {what}")
 
+    def require(self, fault: str) -> None:
+        """FaultUnavailable, naming the missing setting, unless the target has the means for `fault`
+        ("expired-token", "function-swap" or "<service>-<database|redis>")."""
+        if fault == "expired-token":
+            self._secret()
+        elif fault == "function-swap":
+            self.function_swap()
+        else:
+            service, _, dependency = fault.partition("-")
+            self.outage(service, dependency)
+
+    def _secret(self) -> str:
+        if not self.target.jwt_secret:
+            raise FaultUnavailable(
+                "needs JWT_SECRET: the deployment's token-signing secret, to mint an expired token"
+            )
+        return self.target.jwt_secret
+
     def function_swap(self) -> FunctionSwap:
         if self.target.database_url:
             return FunctionSwap(self.target.database_url)
@@ -46,8 +64,4 @@ class FaultInjector:
         )
 
     def expired(self, token: str) -> str:
-        if not self.target.jwt_secret:
-            raise FaultUnavailable(
-                "needs JWT_SECRET: the deployment's token-signing secret, to mint an expired token"
-            )
-        return mint_expired(token, self.target.jwt_secret)
+        return mint_expired(token, self._secret())

@@ -6,7 +6,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Protocol
 
-from harness.faults.proxy import ProxyControl
+from harness.faults.proxy import ProxyControl, ProxyError
 
 COMMAND_TIMEOUT_SECONDS = 60.0
 
@@ -35,10 +35,16 @@ class ProxyOutage:
         return cls(ProxyControl(host, int(port)))
 
     def cut(self) -> None:
-        self.control.cut()
+        try:
+            self.control.cut()
+        except (ProxyError, OSError) as exc:
+            raise FaultFailed(f"fault proxy {self.control.host}:{self.control.port}: {exc}") from exc
 
     def restore(self) -> None:
-        self.control.restore()
+        try:
+            self.control.restore()
+        except (ProxyError, OSError) as exc:
+            raise FaultFailed(f"fault proxy {self.control.host}:{self.control.port}: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import time
 
 import jwt
 
-from harness.faults.outages import FaultUnavailable
+from harness.faults.outages import FaultFailed
 
 _SHARED_SECRET_ALGORITHMS = ("HS256", "HS384", "HS512")
 
@@ -15,12 +15,12 @@ def mint_expired(token: str, secret: str, seconds_ago: int = 60) -> str:
         header = jwt.get_unverified_header(token)
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.InvalidTokenError as exc:
-        raise FaultUnavailable(
-            f"the deployment's token is not a JWT, so an expired copy cannot be made: {exc}"
+        raise FaultFailed(
+            f"the deployment's token is not a JWT, so no expired copy can be made ({exc})"
         ) from exc
     algorithm = header.get("alg", "")
     if algorithm not in _SHARED_SECRET_ALGORITHMS:
-        raise FaultUnavailable(f"tokens signed with {algorithm!r} cannot be minted from a shared secret")
+        raise FaultFailed(f"its tokens are signed with {algorithm!r}, which a shared secret cannot sign")
     now = int(time.time())
     claims["exp"] = now - seconds_ago
     if isinstance(claims.get("iat"), int | float):

@@ -1,17 +1,29 @@
-"""checklist.md: the checklist itself, its sections and rows in Russian, with each row's outcome filled in."""
+"""checklist.md: the checklist itself, its sections and rows in Russian, with each row's outcome filled in.
+
+A header block says, visibly, which run this is, what it tested (the URLs actually used), its status and a
+summary per service; every row that did not pass says why in its result cell.
+"""
 
 import json
 import re
 from typing import Any
 
-from harness.catalogue import PROJECT_ROOT, rows
-from harness.reports.document import OUTCOME_ICONS, log_summary, primary_exchange
+from harness.catalogue import PROJECT_ROOT, SERVICE_TAGS, rows
+from harness.outcomes import ICONS, LABELS, OUTCOMES
+from harness.reports.document import log_summary, primary_exchange, verdict_line
 
 CHECKLIST_PATH = PROJECT_ROOT / "docs" / "checklist.ru.md"
 # Rows that the checklist states as notes (💡) under a table rather than as table rows.
 NOTE_ROWS = frozenset({"AUTH-LOGOUT-05", "AUTH-LOGOUT-06", "USERS-GET-04", "WEBHOOK-06", "WEBHOOK-07"})
 RESULT_COLUMNS = ["Результат", "Статус", "Тело ответа", "X-Request-ID", "Лог (уровень, сообщение)"]
 _SECTION_SERVICE = re.compile(r"^# .*Чек-лист: `(\w+)`|^# .*кросс-сервисные", re.IGNORECASE)
+_SECTION_URL = re.compile(r"\(`https?://[^`]*`\)")
+RUN_STATUS_RU = {
+    "completed": "завершён",
+    "interrupted": "прерван",
+    "error": "не запустился",
+    "running": "идёт (отчёт записан во время прогона)",
+}
 
 
 def _cell(text: str, limit: int = 90) -> str:
@@ -31,28 +43,70 @@ def _result_cells(cases: list[dict[str, Any]]) -> list[str]:
     """The filled-in columns for one checklist row (an outline row shows each example's result)."""
     if not cases:
         return ["—", "не выполнялся", "", "", ""]
-    icons, statuses, bodies, request_ids, logs = [], [], [], [], []
+    verdicts, statuses, bodies, request_ids, logs = [], [], [], [], []
     for case in cases:
-        # A skipped case's exchanges are only its preparation: nothing of the row itself was observed.
-        exchange = primary_exchange(case) if case["outcome"] != "skipped" else None
-        icons.append(OUTCOME_ICONS[case["outcome"]])
-        if case["outcome"] == "skipped":
-            statuses.append(f"пропущен: {case['reason']}")
-        elif exchange is None or exchange["status"] is None:
-            statuses.append((exchange or {}).get("error") or "нет ответа")
+        exchange = primary_exchange(case)  # the row's own call, or the call that blocked it; None if neither
+        verdicts.append(f"{ICONS[case['outcome']]} {_cell(verdict_line(case), 200)}")
+        if exchange is None:
+            statuses.append("—")
+        elif exchange["status"] is None:
+            statuses.append(exchange.get("error") or "нет ответа")
         else:
             statuses.append(str(exchange["status"]))
         bodies.append(_short_body((exchange or {}).get("response_body")))
-        request_ids.append((exchange or {}).get("request_id_received") or "")
+        request_ids.append(
+            (exchange or {}).get("request_id_received") or (exchange or {}).get("request_id_sent") or ""
+        )
         logs.append(log_summary(exchange) if exchange else "")
     join = " / ".join
     return [
-        " ".join(icons),
+        join(verdicts),
         _cell(join(statuses), 160),
         _cell(join(b for b in bodies if b)),
         _cell(join(r for r in request_ids if r), 160),
         _cell(join(line for line in logs if line), 160),
     ]
+
+
+def _header(run: dict[str, Any], cases: list[dict[str, Any]]) -> list[str]:
+    """The run in a visible block: what was tested where, how it ended, and the tally per service."""
+    target = run["target"]
+    status = RUN_STATUS_RU.get(run["status"], run["status"])
+    out = [
+        f"# Прогон чек-листа `{run['id']}`: {status}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Цель | {_cell(target['description'], 200)} ({target['kind']}) |",
+    ]
+    for service, url in (target.get("base_urls") or {}).items():
+        out.append(f"| {service} | `{url}` |")
+    out += [
+        f"| Начало | {run['started_at']} |",
+        f"| Конец | {run['finished_at']} |",
+        f"| Статус | {run['status']} |",
+        "",
+    ]
+    if run.get("error"):
+        out += [f"> ⛔ **Прогон не запустился:** {_cell(run['error'], 600)}", ""]
+    if run["status"] == "interrupted":
+        out += ["> ⏸ **Прогон прерван:** невыполненные строки отмечены «not run».", ""]
+    for service, entry in (run.get("preflight") or {}).items():
+        if entry.get("problem"):
+            out += [f"> ℹ️ {service}: {_cell(entry['problem'], 300)} (не нужен выбранным строкам)", ""]
+    services = [s for s in (*SERVICE_TAGS, "extra") if any(case["service"] == s for case in cases)]
+    out += [
+        _table_row(["Сервис", *(f"{ICONS[o]} {LABELS[o]}" for o in OUTCOMES), "всего"]),
+        _table_row(["---"] * (len(OUTCOMES) + 2)),
+    ]
+    for service in [*services, "всего"]:
+        chosen = [case for case in cases if service in ("всего", case["service"])]
+        out.append(
+            _table_row(
+                [service, *(str(sum(c["outcome"] == o for c in chosen)) for o in OUTCOMES), str(len(chosen))]
+            )
+        )
+    return [*out, "", "---", ""]
 
 
 def _table_row(cells: list[str]) -> str:
@@ -72,16 +126,17 @@ def render_checklist_md(document: dict[str, Any]) -> str:
     titles = {row.id: row.scenario_ru for row in rows()}
 
     run = document["run"]
-    out = [
-        f"<!-- run {run['id']} · {run['status']} · {run['target']['description']} · {run['finished_at']} -->",
-        "",
-    ]
+    urls = run["target"].get("base_urls") or {}
+    out = _header(run, document["cases"])
     service = ""
     in_note = False
     for line in CHECKLIST_PATH.read_text(encoding="utf-8").splitlines():
         section = _SECTION_SERVICE.match(line)
         if section:
             service = section.group(1) or "cross"
+            tested = urls.get("webhook" if service == "webhook_2can" else service)
+            if tested:  # the section names the URL this run tested, not the checklist's default
+                line = _SECTION_URL.sub(f"(`{tested}`)", line)
         if in_note and not line.startswith(">"):
             # The rows the checklist states as notes get their own small table after the note.
             note_ids = notes_by_service.pop(service if service != "webhook_2can" else "webhook", [])

@@ -7,11 +7,11 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 
 from harness.catalogue import Row
+from harness.outcomes import ICONS, LABELS, OUTCOMES, Outcome
 from harness.recorder import Exchange, exchange_dict
 
-SCHEMA_VERSION = 1
-Outcome = Literal["passed", "failed", "skipped"]
-OUTCOME_ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭"}
+SCHEMA_VERSION = 2
+OUTCOME_ICONS = ICONS
 
 
 def _version(package: str) -> str:
@@ -29,19 +29,23 @@ def case_entry(
     *,
     nodeid: str,
     row: Row | None,
+    title: str,
     example: dict[str, str] | None,
     outcome: Outcome,
     reason: str | None,
     message: str | None,
     duration_s: float,
     exchanges: list[Exchange],
+    subject: Exchange | None = None,
 ) -> dict[str, Any]:
+    """One case. `reason` says why it was not judged (skipped, blocked, not run); `message` why it failed.
+    `subject` is the exchange the verdict is about: the row's own call, or the call that blocked it."""
     return {
         "nodeid": nodeid,
         "row_id": row.id if row else None,
         "service": row.service if row else "extra",
         "endpoint": row.endpoint if row else None,
-        "title": row.scenario_ru if row else nodeid,
+        "title": row.scenario_ru if row else title,
         "title_en": row.scenario_en if row else None,
         "example": example or None,
         "expected": row.expected if row else None,
@@ -50,14 +54,29 @@ def case_entry(
         "reason": reason,
         "message": message,
         "duration_s": round(duration_s, 3),
+        "subject_seq": subject.seq if subject is not None else None,
         "exchanges": [exchange_dict(exchange) for exchange in exchanges],
     }
 
 
 def primary_exchange(case: dict[str, Any]) -> dict[str, Any] | None:
+    """The row's own exchange, the one its status and body are shown from: for a row with several, the one the
+    check failed on, else the last one the row names (never a recovery check). None for a case that was not
+    judged (blocked, skipped, not run): its status would be some other call's."""
     exchanges: list[dict[str, Any]] = case["exchanges"]
+    if case["outcome"] not in ("passed", "failed"):
+        return None
+    if case.get("subject_seq") is not None:
+        return next((e for e in exchanges if e["seq"] == case["subject_seq"]), None)
     primaries = [exchange for exchange in exchanges if exchange["role"] == "primary"]
-    return primaries[-1] if primaries else (exchanges[-1] if exchanges else None)
+    return primaries[-1] if primaries else None
+
+
+def verdict_line(case: dict[str, Any]) -> str:
+    """The outcome word and what it rests on, in one line: `blocked: registering a user answered 500 …`."""
+    label = LABELS[case["outcome"]]
+    detail = case["message"] if case["outcome"] == "failed" else case["reason"]
+    return f"{label}: {detail}" if detail else label
 
 
 def first_log_record(exchange: dict[str, Any] | None) -> dict[str, str] | None:
@@ -85,12 +104,14 @@ class RunInfo:
     target: dict[str, Any]
     started_at: str = field(default_factory=utc_now)
     status: Literal["running", "completed", "interrupted", "error"] = "running"
+    # Per service: whether the selected cases need it and what the preflight found (None: it serves the API).
+    preflight: dict[str, dict[str, Any]] = field(default_factory=dict)
     error: str | None = None
     secrets_shown: bool = False
 
 
 def counts(cases: list[dict[str, Any]]) -> dict[str, int]:
-    result = {"total": len(cases), "passed": 0, "failed": 0, "skipped": 0}
+    result: dict[str, int] = {"total": len(cases), **{outcome: 0 for outcome in OUTCOMES}}
     for case in cases:
         result[case["outcome"]] += 1
     return result
@@ -106,6 +127,7 @@ def run_document(run: RunInfo, cases: list[dict[str, Any]], finished_at: str | N
             "status": run.status,
             "error": run.error,
             "target": run.target,
+            "preflight": run.preflight,
             "started_at": run.started_at,
             "finished_at": finished,
             "duration_s": duration,

@@ -13,9 +13,9 @@ from collections import Counter
 from html import escape
 from typing import Any
 
+from harness.outcomes import LABELS, OUTCOMES
 from harness.reports.document import OUTCOME_ICONS, primary_exchange
 
-OUTCOMES = ("passed", "failed", "skipped")
 SERVICE_ORDER = ("auth", "users", "webhook", "cross", "extra")
 RUN_STATUS_LABELS = {
     "completed": "completed",
@@ -24,10 +24,12 @@ RUN_STATUS_LABELS = {
     "running": "running (report written mid-run)",
 }
 # Masking markers (see harness.masking) are highlighted; the escaped text cannot contain <, > or & inside one.
+_ICONS_BY_NAME: dict[str, str] = {str(outcome): icon for outcome, icon in OUTCOME_ICONS.items()}
 _MASKED = re.compile(r"«masked:[^«»<>&\s]{1,64}»")
 
 _CSS = """
-:root { color-scheme: light; --passed: #1a7f37; --failed: #cf222e; --skipped: #8c6d1f; --muted: #57606a;
+:root { color-scheme: light; --passed: #1a7f37; --failed: #cf222e; --blocked: #8250df; --skipped: #8c6d1f;
+  --not_run: #6e7781; --muted: #57606a;
   --line: #d0d7de; --soft: #f6f8fa; --warn-bg: #fff8c5; --warn-line: #d4a72c; }
 * { box-sizing: border-box; }
 body { margin: 0; padding: 20px 28px 40px; font: 14px/1.45 system-ui, "Segoe UI", "DejaVu Sans", "Liberation Sans",
@@ -58,6 +60,7 @@ table { border-collapse: collapse; }
 .summary thead th { background: var(--soft); }
 .summary tfoot td { font-weight: 600; background: var(--soft); }
 .n-passed { color: var(--passed); } .n-failed { color: var(--failed); } .n-skipped { color: var(--skipped); }
+.n-blocked { color: var(--blocked); } .n-not_run { color: var(--not_run); }
 .zero { color: #afb8c1; }
 .filters { display: flex; flex-wrap: wrap; gap: 8px 22px; align-items: center; padding: 10px 12px;
   border: 1px solid var(--line); border-radius: 6px; background: var(--soft); position: sticky; top: 0; z-index: 2; }
@@ -77,6 +80,8 @@ table { border-collapse: collapse; }
 .case[data-outcome="passed"] { border-left-color: var(--passed); }
 .case[data-outcome="failed"] { border-left-color: var(--failed); background: #fffafa; }
 .case[data-outcome="skipped"] { border-left-color: var(--skipped); }
+.case[data-outcome="blocked"] { border-left-color: var(--blocked); background: #fbf8ff; }
+.case[data-outcome="not_run"] { border-left-color: var(--not_run); }
 .case > summary { cursor: pointer; list-style: none; }
 .case > summary::-webkit-details-marker { display: none; }
 .case > summary:hover { background: #f3f6f9; }
@@ -86,6 +91,7 @@ table { border-collapse: collapse; }
 .title small { display: block; color: var(--muted); }
 .title .verdict { display: block; font-size: 12px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .verdict-failed { color: var(--failed); } .verdict-skipped { color: var(--skipped); }
+.verdict-blocked { color: var(--blocked); } .verdict-not_run { color: var(--not_run); }
 .example { font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 12px; padding: 0 4px;
   border-radius: 4px; background: #ddf4ff; white-space: nowrap; }
 .s2 { color: var(--passed); } .s3 { color: #0969da; } .s4 { color: #bc4c00; } .s5, .s-none { color: var(--failed); }
@@ -310,7 +316,7 @@ def _header(run: dict[str, Any]) -> str:
     count_text = " · ".join(
         [f"{_text(counts.get('total', 0))} total"]
         + [
-            f'<span class="n-{outcome}">{_text(counts.get(outcome, 0))} {outcome}</span>'
+            f'<span class="n-{outcome}">{_text(counts.get(outcome, 0))} {LABELS[outcome]}</span>'
             for outcome in OUTCOMES
         ]
     )
@@ -351,9 +357,9 @@ def _summary(cases: list[dict[str, Any]], services: list[str]) -> str:
             f'<tr data-service="{_attr(service)}"><td>{_text(service)}</td>{cells([*numbers, sum(numbers)])}</tr>'
         )
     totals = [sum(tally[(service, outcome)] for service in services) for outcome in OUTCOMES]
+    heads = "".join(f"<th>{OUTCOME_ICONS[outcome]} {LABELS[outcome]}</th>" for outcome in OUTCOMES)
     return (
-        '<table class="summary"><thead><tr><th>Service</th><th>✅ passed</th><th>❌ failed</th>'
-        "<th>⏭ skipped</th><th>total</th></tr></thead>"
+        f'<table class="summary"><thead><tr><th>Service</th>{heads}<th>total</th></tr></thead>'
         f"<tbody>{''.join(body)}</tbody><tfoot><tr><td>all</td>{cells([*totals, sum(totals)])}</tr></tfoot></table>"
     )
 
@@ -369,7 +375,7 @@ def _filters(cases: list[dict[str, Any]], services: list[str]) -> str:
         )
 
     outcomes = "".join(
-        box("outcome", outcome, f"{OUTCOME_ICONS[outcome]} {outcome}", outcome_counts[outcome])
+        box("outcome", outcome, f"{OUTCOME_ICONS[outcome]} {LABELS[outcome]}", outcome_counts[outcome])
         for outcome in OUTCOMES
     )
     service_boxes = "".join(
@@ -448,9 +454,7 @@ def _exchange(exchange: dict[str, Any], is_primary: bool) -> str:
 def _verdict_line(case: dict[str, Any]) -> str:
     """Why a case did not pass, in one line under its title (the full text is in the expanded part)."""
     outcome = case.get("outcome")
-    text = (
-        case.get("message") if outcome == "failed" else case.get("reason") if outcome == "skipped" else None
-    )
+    text = case.get("message") if outcome == "failed" else case.get("reason")
     if not text:
         return ""
     first = str(text).strip().splitlines()[0] if str(text).strip() else ""
@@ -483,7 +487,7 @@ def _case(case: dict[str, Any]) -> str:
             log_cell = f'<span class="muted">{_text(note)}</span>'
     summary = (
         '<summary class="grid">'
-        f'<span class="icon" title="{_attr(outcome)}">{OUTCOME_ICONS.get(outcome, "?")}</span>'
+        f'<span class="icon" title="{_attr(outcome)}">{_ICONS_BY_NAME.get(outcome, "?")}</span>'
         f'<span class="row-id">{_or_dash(row_id)}</span>'
         f'<span class="title">{_text(case.get("title"))}'
         + (f' <span class="example">{_text(example)}</span>' if example else "")
@@ -513,9 +517,9 @@ def _case(case: dict[str, Any]) -> str:
             f'<div class="failure"><h3>Failure</h3><pre class="message">{_text(case["message"])}</pre></div>'
         )
     if case.get("reason"):
-        verdict += (
-            f'<div class="skip"><h3>Skip reason</h3><p class="reason">{_text(case["reason"])}</p></div>'
-        )
+        heading = {"blocked": "Blocked by", "not_run": "Not run"}.get(outcome, "Skip reason")
+        verdict += f'<div class="skip"><h3>{heading}</h3><p class="reason">{_text(case["reason"])}</p></div>'
+
     if exchanges:
         evidence = "".join(_exchange(exchange, exchange is primary) for exchange in exchanges)
         evidence = f"<h3>Exchanges ({len(exchanges)})</h3>{evidence}"

@@ -1,0 +1,184 @@
+"""Verdicts on broken deployments name their true cause: blocked vs failed, the row's own exchange, connection
+hygiene. Each broken deployment is a small fake served on loopback in front of (or instead of) a real service."""
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from junitparser import Error, JUnitXml
+
+from harness.plan import all_cases
+from reference_impl.stack.api import RunningStack
+from tests.checklist_process import by_case, external_args, latest_document, run_checklist
+from tests.fake_deployment import HANG_UP, INTERNAL_ERROR, VALIDATION_ERROR, Answer, Request, always, serve
+
+on_embedded_stack = pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+# The cases that start from a registered user (and inject no fault, which would skip them first).
+STARTS_FROM_A_USER = {
+    (case.row_id or case.title, tuple((case.example or {}).values()))
+    for case in all_cases()
+    if "зарегистрированный пользователь" in case.steps and not case.faults
+}
+
+
+@pytest.fixture(scope="module")
+def broken_auth_run(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The checklist against real users and webhook services behind an auth that answers 500 to everything,
+    as a broken auth does: text/plain, and the keep-alive connection dropped after each answer."""
+    reports = tmp_path_factory.mktemp("reports")
+    with serve(always(INTERNAL_ERROR)) as auth:
+        result = run_checklist(reports, *external_args(stack, auth=auth.url + "/api/v1/auth"), quiet=False)
+    return result, latest_document(reports), reports
+
+
+@on_embedded_stack
+def test_a_broken_auth_blocks_the_rows_that_need_a_user_and_the_others_still_run(
+    broken_auth_run: Any,
+) -> None:
+    result, document, _ = broken_auth_run
+    assert result.returncode == 1, result.stdout[-2000:]
+    cases = by_case(document)
+    blocked = {key for key, case in cases.items() if case["outcome"] == "blocked"}
+    for key in blocked:
+        assert cases[key]["reason"].startswith(
+            "registering a user answered 500 Internal Server Error (see AUTH-REG-01)"
+        ), key
+    # Every row that starts from a registered user is blocked by that registration, not failed by it.
+    assert STARTS_FROM_A_USER and blocked == STARTS_FROM_A_USER, sorted(STARTS_FROM_A_USER ^ blocked)
+    # Rows that need no user run, and judge the service they call.
+    for key in [("USERS-CREATE-02", ()), ("USERS-GET-03", ()), ("WEBHOOK-01", ()), ("WEBHOOK-07", ())]:
+        assert cases[key]["outcome"] == "passed", (key, cases[key]["message"])
+    for key in [("AUTH-LOGIN-04", ()), ("AUTH-LOGOUT-03", ("невалидным",)), ("AUTH-REG-02", ())]:
+        assert cases[key]["outcome"] == "failed" and "got 500" in cases[key]["message"], key
+    # The row's own registration answered 500: CROSS-01 fails saying so, it does not blame a later call.
+    assert cases[("CROSS-01", ())]["outcome"] == "failed"
+    assert "registration answered 500" in cases[("CROSS-01", ())]["message"]
+    # One server error never turns into another error on the next call (the connection is not reused).
+    everything = result.stdout + str(document)
+    assert "ReadError" not in everything and "reset by peer" not in everything
+
+
+@on_embedded_stack
+def test_a_blocked_users_row_never_shows_a_status_the_users_service_did_not_give(
+    broken_auth_run: Any,
+) -> None:
+    result, document, reports = broken_auth_run
+    case = by_case(document)[("USERS-CREATE-01", ())]
+    assert case["outcome"] == "blocked"
+    assert {exchange["service"] for exchange in case["exchanges"]} == {"auth"}  # users was never called
+    line = next(line for line in result.stdout.splitlines() if "USERS-CREATE-01" in line)
+    assert "500" not in line.split("USERS-CREATE-01")[1].split("Авторизованный")[0], line
+    assert "blocked: registering a user answered 500" in result.stdout
+    checklist = (reports / "latest" / "checklist.md").read_text(encoding="utf-8")
+    row = next(line for line in checklist.splitlines() if line.startswith("| USERS-CREATE-01 "))
+    assert "⛔ blocked: registering a user answered 500" in row
+    xml = JUnitXml.fromfile(str(reports / "latest" / "junit.xml"))
+    testcase = next(tc for suite in xml for tc in suite if tc.name.startswith("USERS-CREATE-01"))
+    errors = [r for r in testcase.result if isinstance(r, Error)]
+    assert errors and errors[0].type == "blocked" and "registering a user" in (errors[0].message or "")
+
+
+def _proxy_to(upstream: str, rewrite: dict[int, int]) -> Any:
+    """A respond function forwarding to a real service, with some statuses rewritten."""
+    client = httpx.Client(timeout=10)
+
+    def respond(request: Request) -> Answer:
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() in ("content-type", "authorization", "x-request-id")
+        }
+        answer = client.request(
+            request.method, upstream + request.path, content=request.body, headers=headers
+        )
+        return Answer(
+            rewrite.get(answer.status_code, answer.status_code),
+            answer.content,
+            answer.headers.get("content-type", "application/json"),
+        )
+
+    return respond
+
+
+@on_embedded_stack
+def test_setup_takes_any_2xx_carrying_tokens_only_the_status_row_is_strict(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    origin = stack.base_urls["auth"].removesuffix("/api/v1/auth")
+    with serve(_proxy_to(origin, {201: 200})) as auth:
+        result = run_checklist(tmp_path, *external_args(stack, auth=auth.url + "/api/v1/auth"))
+    cases = by_case(latest_document(tmp_path))
+    bad = {
+        key: case["outcome"] for key, case in cases.items() if case["outcome"] not in ("passed", "skipped")
+    }
+    assert bad == {("AUTH-REG-01", ()): "failed"}, (bad, result.stdout[-3000:])
+    assert "expected status 201, got 200" in cases[("AUTH-REG-01", ())]["message"]
+
+
+@on_embedded_stack
+def test_a_row_whose_own_call_is_cut_off_fails_saying_so(stack: RunningStack, tmp_path: Path) -> None:
+    def hang_up(request: Request) -> Answer:
+        # Answers the preflight's empty body; hangs up on a real payment.
+        return HANG_UP if b'"Id"' in request.body else VALIDATION_ERROR
+
+    with serve(hang_up) as webhook:
+        result = run_checklist(
+            tmp_path, "-m", "WEBHOOK-01", *external_args(stack, webhook=webhook.url + "/webhook")
+        )
+    case = by_case(latest_document(tmp_path))[("WEBHOOK-01", ())]
+    assert result.returncode == 1
+    assert case["outcome"] == "failed", case
+    assert case["message"].startswith("POST /webhook got no answer: RemoteProtocolError"), case["message"]
+
+
+def _slow_database_error(request: Request) -> Answer:
+    time.sleep(2.3)  # the fake service's own slowness, the fault under test; nothing waits on it
+    return Answer(503, b'{"detail":"Database error"}', "application/json")
+
+
+@on_embedded_stack
+def test_webhook_04_shows_its_own_503_and_why_it_failed(stack: RunningStack, tmp_path: Path) -> None:
+    with serve(_slow_database_error) as webhook:
+        result = run_checklist(
+            tmp_path,
+            "-m",
+            "WEBHOOK-04",
+            *external_args(stack, webhook=webhook.url + "/webhook"),
+            quiet=False,
+            FAULT_DB_DOWN_CMD="true",
+            FAULT_DB_UP_CMD="true",
+        )
+    document = latest_document(tmp_path)
+    case = by_case(document)[("WEBHOOK-04", ())]
+    assert case["outcome"] == "failed" and case["message"].startswith("the answer took 2."), case
+    subject = next(e for e in case["exchanges"] if e["seq"] == case["subject_seq"])
+    assert subject["status"] == 503 and subject["role"] == "primary"
+    line = next(line for line in result.stdout.splitlines() if "WEBHOOK-04" in line)
+    assert " 503 " in line, line
+    row = next(
+        line
+        for line in (tmp_path / "latest" / "checklist.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| WEBHOOK-04 ")
+    )
+    assert "❌ failed: the answer took 2." in row and "| 503 |" in row, row
+
+
+def test_recovery_calls_are_not_the_rows_answer() -> None:
+    from harness.reports.document import primary_exchange
+
+    exchanges = [
+        {"seq": 1, "role": "primary", "status": 503},
+        {"seq": 2, "role": "recovery", "status": 200},
+    ]
+    passed = {"outcome": "passed", "subject_seq": None, "exchanges": exchanges}
+    assert primary_exchange(passed) == exchanges[0]
+    failed_on_recovery = {"outcome": "failed", "subject_seq": 2, "exchanges": exchanges}
+    assert primary_exchange(failed_on_recovery) == exchanges[1]
+    blocked = {
+        "outcome": "blocked",
+        "subject_seq": 1,
+        "exchanges": [{"seq": 1, "role": "setup", "status": 500}],
+    }
+    assert primary_exchange(blocked) is None
