@@ -248,3 +248,46 @@ def test_an_interrupted_run_says_so_and_leaves_no_process_or_folder(
     suite = next(iter(JUnitXml.fromfile(str(reports / "latest" / "junit.xml"))))
     run_case = next(case for case in suite if case.name == "checklist run")
     assert "interrupted" in str(next(r for r in run_case.result if isinstance(r, Error)).message)
+
+
+def test_ctrl_c_on_tox_checklist_leaves_an_interrupted_report_and_nothing_behind(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The README's own command, interrupted as a terminal does: SIGINT to tox's whole process group, after
+    which tox escalates to SIGTERM and SIGKILL at the pace tox.ini sets."""
+    tox = shutil.which("tox")
+    if tox is None:
+        pytest.skip("tox is not on PATH (the README's commands install it)")
+    temp = Path(tempfile.mkdtemp(prefix="tox-interrupt-"))
+    request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
+    reports = tmp_path / "reports"
+    run = subprocess.Popen(
+        [tox, "-e", "checklist", "--", "-p", "no:randomly", "--reports-dir", str(reports)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment(TMPDIR=str(temp)),
+        start_new_session=True,
+    )
+    try:
+        assert run.stdout is not None
+        for line in run.stdout:
+            if line.startswith("✅ "):  # the stack is up and cases are running
+                break
+        pytest_process = next(
+            p for p in psutil.Process(run.pid).children() if "pytest" in " ".join(p.cmdline())
+        )
+        stack = pytest_process.children(recursive=True)
+        os.killpg(run.pid, signal.SIGINT)
+        output = run.communicate(timeout=120)[0]
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    wait_until(
+        lambda: not any(p.is_running() for p in [pytest_process, *stack]), timeout=15, what="the run to stop"
+    )
+    assert not list(temp.glob("reference-stack-*")), output[-2000:]
+    document = latest_document(reports)
+    assert document["run"]["status"] == "interrupted", output[-2000:]
+    assert "not_run" in {case["outcome"] for case in document["cases"]}
