@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -29,6 +30,7 @@ from harness.masking import Masker
 from harness.outcomes import ICONS, OUTCOMES, Blocked, CheckFailed, Outcome
 from harness.plan import PlannedCase, all_cases, needed_services, selected_cases
 from harness.recorder import Recorder, attach_log_evidence
+from harness.reports.compare import Baseline, latest_baseline, load_baseline
 from harness.reports.document import RunInfo, case_entry, primary_exchange, run_document, verdict_line
 from harness.reports.writer import new_report_dir, write_reports
 from harness.settings import HarnessSettings, SettingsError, env_name, load_settings, source_of
@@ -48,6 +50,7 @@ _OPTIONS = {  # option → settings field
     "valid_mid": "webhook_valid_mid",
     "stack_backend": "stack_backend",
     "reports_dir": "reports_dir",
+    "compare": "compare_run",
     "show_secrets": "show_secrets",
     "allow_destructive": "allow_destructive",
     "i_know": "i_know",
@@ -79,6 +82,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--valid-mid", help="a merchant id the deployment accepts (WEBHOOK_VALID_MID)")
     group.addoption("--stack-backend", help="reference stack backend: auto, embedded, docker, external")
     group.addoption("--reports-dir", help="where run reports go (REPORTS_DIR, default reports)")
+    group.addoption(
+        "--compare",
+        metavar="RUN_DIR",
+        help="compare with this earlier run's report folder (COMPARE_RUN; default: the newest against the same target)",
+    )
     group.addoption(
         "--show-secrets",
         action="store_true",
@@ -260,6 +268,7 @@ class HarnessPlugin:
         # The cases this run means to execute: worked out before collection, refined once it is known.
         self.selected: list[PlannedCase] = []
         self.interrupts = InterruptGuard()
+        self.baseline: Baseline | None = None  # the earlier run this one is compared with
 
     # ---- target -----------------------------------------------------------------------------------------------
 
@@ -495,13 +504,24 @@ class HarnessPlugin:
         self.run.status = status  # type: ignore[assignment]
         if self.report_dir is None:
             self.report_dir = new_report_dir(self.settings.reports_dir, self.settings.target)
-        document = run_document(self.run, self.cases)
+        document = run_document(self.run, sorted(self.cases, key=_checklist_order), baseline=self.baseline)
         document["run"] = self.masker.json(document["run"])
         write_reports(document, self.report_dir)
 
     @property
     def _runs_checklist(self) -> bool:
         return _runs_checklist(self.config)
+
+    def choose_baseline(self) -> None:
+        """The earlier run to compare with: the one --compare names, else the newest against this target."""
+        given = self.settings.compare_run
+        if given is not None:
+            self.baseline = load_baseline(given)
+            if self.baseline is None:
+                source = source_of("compare_run", _given_options(self.config)[1])
+                raise SettingsError(f"{given} (from {source}) is not a run's report folder with results")
+        else:
+            self.baseline = latest_baseline(self.settings.reports_dir, self.run.target, exclude=self.report_dir)
 
     def start_run(self) -> None:
         """A report exists from the start: a run that dies midway still leaves one saying it was running."""
@@ -578,6 +598,20 @@ class HarnessPlugin:
             self.interrupts.uninstall()
 
 
+@cache
+def _positions() -> tuple[dict[str, int], dict[str, int]]:
+    return (
+        {row.id: index for index, row in enumerate(rows())},
+        {planned.nodeid: index for index, planned in enumerate(all_cases())},
+    )
+
+
+def _checklist_order(case: dict[str, Any]) -> tuple[int, int]:
+    """Checklist rows in the checklist's order, each row's examples in theirs, cases beyond it last."""
+    row_index, plan_index = _positions()
+    return row_index.get(case["row_id"], len(row_index)), plan_index.get(case["nodeid"], len(plan_index))
+
+
 def _runs_checklist(config: pytest.Config) -> bool:
     """Whether this session runs the checklist (test_checklist.py), not merely the project's own tests."""
     return any(Path(arg.split("::")[0]).name in ("test_checklist.py", "features") for arg in config.args)
@@ -607,6 +641,7 @@ def pytest_configure(config: pytest.Config) -> None:
         plugin.selected = selected_cases(config)
         try:
             plugin.open_target(needed_services(plugin.selected))
+            plugin.choose_baseline()
         except SettingsError as exc:
             plugin.fail_run(f"bad setting: {exc}")
             plugin.resources.close()

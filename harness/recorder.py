@@ -22,6 +22,8 @@ class LogEvidence:
 
     source: str  # "file:…", "cmd:…" or "none"
     configured: bool
+    # "time" when the service logs no request id: the records are those written while the exchange ran.
+    matched_by: Literal["request_id", "time"] = "request_id"
     records: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
 

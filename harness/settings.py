@@ -37,6 +37,8 @@ class HarnessSettings(BaseSettings):
     request_timeout: float = 10.0
     log_wait_seconds: float = 2.0
     reports_dir: Path = Path("reports")
+    # An earlier run's report folder to compare with; by default the newest one against the same target.
+    compare_run: Path | None = None
     show_secrets: bool = False
     # Recording, log correlation and report writing; off only to measure what they cost.
     evidence: bool = True

@@ -9,6 +9,8 @@ from typing import Any, Literal
 from harness.catalogue import Row
 from harness.outcomes import ICONS, LABELS, OUTCOMES, Outcome
 from harness.recorder import Exchange, exchange_dict
+from harness.reports.compare import Baseline
+from harness.reports.compare import apply as apply_baseline
 
 SCHEMA_VERSION = 2
 OUTCOME_ICONS = ICONS
@@ -51,6 +53,7 @@ def case_entry(
         "expected": row.expected if row else None,
         "checklist_row": row is not None,
         "outcome": outcome,
+        "previous_outcome": None,
         "reason": reason,
         "message": message,
         "duration_s": round(duration_s, 3),
@@ -106,6 +109,8 @@ class RunInfo:
     status: Literal["running", "completed", "interrupted", "error"] = "running"
     # Per service: whether the selected cases need it and what the preflight found (None: it serves the API).
     preflight: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Per service, said once: what its log source showed about the whole run (e.g. it logs no request ids).
+    log_notes: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     secrets_shown: bool = False
 
@@ -117,10 +122,16 @@ def counts(cases: list[dict[str, Any]]) -> dict[str, int]:
     return result
 
 
-def run_document(run: RunInfo, cases: list[dict[str, Any]], finished_at: str | None = None) -> dict[str, Any]:
+def run_document(
+    run: RunInfo,
+    cases: list[dict[str, Any]],
+    finished_at: str | None = None,
+    baseline: Baseline | None = None,
+) -> dict[str, Any]:
+    """The whole document; compared with `baseline` (an earlier run), if any."""
     finished = finished_at or utc_now()
     duration = (datetime.fromisoformat(finished) - datetime.fromisoformat(run.started_at)).total_seconds()
-    return {
+    document = {
         "schema_version": SCHEMA_VERSION,
         "run": {
             "id": run.id,
@@ -128,6 +139,8 @@ def run_document(run: RunInfo, cases: list[dict[str, Any]], finished_at: str | N
             "error": run.error,
             "target": run.target,
             "preflight": run.preflight,
+            "log_notes": run.log_notes,
+            "compared_with": None,
             "started_at": run.started_at,
             "finished_at": finished,
             "duration_s": duration,
@@ -141,4 +154,7 @@ def run_document(run: RunInfo, cases: list[dict[str, Any]], finished_at: str | N
             "counts": counts(cases),
         },
         "cases": cases,
+        "changes": [],
     }
+    apply_baseline(document, baseline)
+    return document
