@@ -5,6 +5,7 @@ of two kinds: the row's own call (`_act`), whose answer the checks judge, or a p
 either gives the case what it needs or blocks it with a reason naming the call and what came back.
 """
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
@@ -26,11 +27,6 @@ USER_FIELDS = ("id", "second_login", "groups", "contacts")
 TOKEN_FIELDS = ("access_token", "refresh_token")
 T = TypeVar("T")
 Send = Callable[..., httpx.Response]
-
-
-def _excerpt(response: httpx.Response, limit: int = 300) -> str:
-    text = response.text
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _answer(response: httpx.Response) -> str:
@@ -93,6 +89,13 @@ class Case:
 
     # ---- calls ------------------------------------------------------------------------------------------------
 
+    def _excerpt(self, response: httpx.Response, limit: int = 300) -> str:
+        """The start of a body for a message: masked before it is cut, so no secret survives as a fragment."""
+        with contextlib.suppress(ValueError):
+            self.masker.learn(response.json())
+        text = self.masker.text(response.text)
+        return text if len(text) <= limit else text[:limit] + "…"
+
     def _send(self, send: Send, args: tuple[Any, ...], precondition: str | None) -> httpx.Response:
         try:
             return send(*args)
@@ -111,7 +114,7 @@ class Case:
         response = self._send(send, args, what)
         if not response.is_success:
             self._block(
-                response, f"{what} answered {_answer(response)} (see {see}): {_excerpt(response, 200)}"
+                response, f"{what} answered {_answer(response)} (see {see}): {self._excerpt(response, 200)}"
             )
         return response
 
@@ -126,7 +129,7 @@ class Case:
             self._block(
                 response,
                 f"{what} answered {_answer(response)} without {', '.join(missing) or 'a JSON object'} "
-                f"(see {see}): {_excerpt(response, 200)}",
+                f"(see {see}): {self._excerpt(response, 200)}",
             )
         assert isinstance(body, dict)
         return body
@@ -420,20 +423,25 @@ class Case:
         """A check of the response under test failed; after a recovery the message says which response."""
         raise CheckFailed(f"{self._recovering}: {message}" if self._recovering else message)
 
-    def _check(self, condition: object, message: str) -> None:
+    def _check(self, condition: object, message: str | Callable[[], str]) -> None:
+        """`message` may be a callable: excerpts are masked, which only a failing check should pay for."""
         if not condition:
-            self._fail(message)
+            self._fail(message if isinstance(message, str) else message())
 
     def json(self) -> Any:
         try:
             return self.last.json()
         except ValueError:
-            self._fail(f"the response is not JSON (status {self.last.status_code}): {_excerpt(self.last)}")
+            self._fail(
+                f"the response is not JSON (status {self.last.status_code}): {self._excerpt(self.last)}"
+            )
 
     def expect_status(self, *codes: int) -> None:
         status = self.last.status_code
         wanted = " or ".join(map(str, codes))
-        self._check(status in codes, f"expected status {wanted}, got {status}: {_excerpt(self.last)}")
+        self._check(
+            status in codes, lambda: f"expected status {wanted}, got {status}: {self._excerpt(self.last)}"
+        )
 
     def expect_every_status(self, code: int) -> None:
         got = [response.status_code for response in self.responses]
@@ -445,7 +453,7 @@ class Case:
         body = self.json()
         self._check(
             isinstance(body, dict) and "detail" in body,
-            f"the response has no 'detail': {_excerpt(self.last)}",
+            lambda: f"the response has no 'detail': {self._excerpt(self.last)}",
         )
         return str(body["detail"])
 
@@ -467,7 +475,7 @@ class Case:
         body = self.json()
         self._check(
             isinstance(body, dict) and body.get(field),
-            f"the response has no {field!r}: {_excerpt(self.last)}",
+            lambda: f"the response has no {field!r}: {self._excerpt(self.last)}",
         )
 
     def expect_full_user_object(self) -> None:
@@ -483,7 +491,7 @@ class Case:
 
     def _expect_user_matches(self, account: dict[str, Any]) -> None:
         user = self.json()
-        self._check(isinstance(user, dict), f"expected a user object, got {_excerpt(self.last)}")
+        self._check(isinstance(user, dict), lambda: f"expected a user object, got {self._excerpt(self.last)}")
         self._check(
             user.get("second_login") == account["second_login"],
             f"second_login: expected {account['second_login']!r}, got {user.get('second_login')!r}",
@@ -500,7 +508,8 @@ class Case:
     def expect_webhook_result(self) -> None:
         body = self.json()
         self._check(
-            isinstance(body, dict) and body, f"expected the function's JSON object, got {_excerpt(self.last)}"
+            isinstance(body, dict) and body,
+            lambda: f"expected the function's JSON object, got {self._excerpt(self.last)}",
         )
         self._check("error" not in body, f"the function reported an error: {body.get('error')!r}")
 

@@ -19,6 +19,7 @@ import subprocess
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -415,6 +416,37 @@ def find(source: LogSource, request_id: str, deadline_seconds: float = DEFAULT_D
         # Polling the condition: backoff keeps a fast writer cheap to notice and a slow one cheap to wait for.
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, _MAX_DELAY)
+
+
+def record_time(record: LogRecord) -> datetime | None:
+    """When the record was written, from its timestamp (ISO-like text or epoch seconds); local time when the
+    timestamp names no zone. None when it has none the harness can read."""
+    text = (record.timestamp or "").strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromtimestamp(float(text), UTC)
+    except ValueError:
+        normalised = text.replace("/", "-").replace(",", ".").replace(" ", "T", 1)
+        try:
+            moment = datetime.fromisoformat(
+                normalised.removesuffix("Z") + ("+00:00" if normalised.endswith("Z") else "")
+            )
+        except ValueError:
+            return None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+def records_between(source: LogSource, start: datetime, end: datetime) -> list[LogRecord]:
+    """The records available now whose own timestamp falls within [start, end]: for a service that logs no
+    request id, what it wrote while an exchange ran."""
+    if not source.configured:
+        return []
+    return [
+        record
+        for record in source.records(final=True)
+        if (moment := record_time(record)) and start <= moment <= end
+    ]
 
 
 def find_records(path: Path, request_id: str, *, deadline_seconds: float) -> list[LogRecord]:

@@ -6,14 +6,21 @@ secret can still be matched, across a request body, a header and a log line.
 
 What is masked:
 - every value registered with `Masker.add_secret` (a password the harness generated, a token it received), also
-  in its JSON-escaped and URL-encoded spellings, since bodies are often written as serialised text;
-- every JWT-shaped string (`eyJ...` dotted base64url runs, signed or unsigned `header.payload.`);
+  in its JSON-escaped and URL-encoded spellings, since bodies are often written as serialised text; and a long
+  enough prefix or suffix of one (`MIN_FRAGMENT_LENGTH`), since excerpts cut values short;
+- every JWT-shaped string (`eyJ...` dotted base64url runs, signed or unsigned `header.payload.`, and the start
+  of one cut short);
 - the credential after `Bearer `;
-- in JSON-like values, the whole value of a sensitive key; in headers, the whole value of a credential header.
+- by meaning, whatever the value looks like (an opaque token is masked as surely as a JWT): the value of any key
+  whose name says secret (`is_sensitive_key`: token, password, secret, authorization, api key, cookie, ...; any
+  case or spelling, `refreshToken` too), in JSON-like values at any depth and, in text, in `"key": "value"`,
+  `'key': 'value'` and `key=value` forms (a quoted value cut short is masked to the end of the text); in
+  headers, the whole value of a credential header.
 
 Existing markers are opaque: masking masked output changes nothing.
 """
 
+import bisect
 import hashlib
 import json as jsonlib
 import re
@@ -24,6 +31,8 @@ from urllib.parse import quote, quote_plus
 
 # Shorter values would mask everything ("a", "id", "200").
 MIN_SECRET_LENGTH = 4
+# A run of characters this long that begins or ends a registered secret is taken for it, cut short.
+MIN_FRAGMENT_LENGTH = 12
 
 MARKER_RE = re.compile(r"«masked:[0-9a-f]{8}»")
 _MARKER_SPLIT_RE = re.compile(r"(«masked:[0-9a-f]{8}»)")
@@ -40,7 +49,8 @@ _AUTH_VALUE_RE = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)(?P<ws>[ \t]+)(?P<cred>.*)", re.DOTALL
 )
 
-# Compared after lower-casing and `-` → `_`, so `Set-Cookie`, `set_cookie` and `SET-COOKIE` are one key.
+# Examples of keys whose values are secrets (compared after lower-casing and `-` → `_`); `is_sensitive_key` takes
+# any key whose name contains one of `_SECRET_WORDS`.
 SENSITIVE_KEYS = frozenset(
     {
         "password",
@@ -80,12 +90,62 @@ def is_marker(value: str) -> bool:
     return MARKER_RE.fullmatch(value) is not None
 
 
+# A key is sensitive when its letters (lower case, separators dropped) contain one of these words...
+_SECRET_WORDS = (
+    "token",
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "authorization",
+    "apikey",
+    "cookie",
+    "credential",
+    "privatekey",
+    "sessionid",
+)
+# ...unless they end in one of these: they describe a secret, they do not hold one (`token_type`, `expires_in`).
+_DESCRIBING_ENDINGS = (
+    "type",
+    "expires",
+    "expiresin",
+    "expiry",
+    "ttl",
+    "hint",
+    "length",
+    "count",
+    "policy",
+    "shown",
+    "required",
+    "enabled",
+)
+
+
 def _normalise_key(key: str) -> str:
     return key.lower().replace("-", "_")
 
 
 def is_sensitive_key(key: object) -> bool:
-    return isinstance(key, str) and _normalise_key(key) in SENSITIVE_KEYS
+    if not isinstance(key, str):
+        return False
+    letters = re.sub(r"[^a-z0-9]", "", key.lower())
+    if not any(word in letters for word in _SECRET_WORDS):
+        return False
+    return not (letters.endswith(_DESCRIBING_ENDINGS) and letters not in _SECRET_WORDS)
+
+
+# `"key": "value"`, `'key': 'value'` and `key=value` in text: the value of a sensitive key. A quoted value may run
+# to the end of the text, cut short by an excerpt; an unquoted value only follows `=` (forms, query strings,
+# logfmt), so that prose such as "invalid token: expired" stays readable.
+_KEY_VALUE_RE = re.compile(
+    r"""(?P<key>["']?[A-Za-z_][A-Za-z0-9_.-]{0,63}["']?)(?P<sep>\s*[:=]\s*)"""
+    r"""(?P<value>"(?:[^"\\]|\\.)*(?:"|$)|'(?:[^'\\]|\\.)*(?:'|$))"""
+    r"""|(?P<fkey>\b[A-Za-z_][A-Za-z0-9_.-]{0,63})=(?P<fvalue>[^\s&,;"'<>(){}\[\]]+)"""
+)
+# A run of characters secrets are made of; checked against the registered secrets' prefixes and suffixes.
+_RUN_RE = re.compile(rf"[A-Za-z0-9._~+/=-]{{{MIN_FRAGMENT_LENGTH},}}")
+# The start of a JWT cut before its second dot (JWT_RE needs two).
+_JWT_START_RE = re.compile(r"eyJ[A-Za-z0-9_-]{13,}(?:\.[A-Za-z0-9_-]*)?")
 
 
 def _outside_markers(s: str, transform: Callable[[str], str]) -> str:
@@ -103,7 +163,40 @@ def _mask_patterns(segment: str) -> str:
             return marker(match.group("jwt"))
         return f"{match.group('scheme')}{match.group('ws')}{marker(match.group('cred'))}"
 
-    return _TEXT_PATTERNS_RE.sub(replace, segment)
+    segment = _TEXT_PATTERNS_RE.sub(replace, segment)
+    return _JWT_START_RE.sub(lambda match: marker(match.group()), segment)
+
+
+def _mask_quoted(quoted: str) -> str:
+    """A quoted value (possibly cut short: no closing quote) with its content masked."""
+    quote_char = quoted[0]
+    closed = len(quoted) > 1 and quoted.endswith(quote_char) and not quoted.endswith("\\" + quote_char)
+    inner = quoted[1:-1] if closed else quoted[1:]
+    if inner in ("", "null") or is_marker(inner):
+        return quoted
+    scheme = _AUTH_VALUE_RE.fullmatch(inner)
+    if scheme and scheme.group("scheme").lower() in ("bearer", "basic", "token") and scheme.group("cred"):
+        masked = f"{scheme.group('scheme')}{scheme.group('ws')}{_marker_unless_marked(scheme.group('cred'))}"
+    else:
+        masked = marker(inner)
+    return f"{quote_char}{masked}{quote_char if closed else ''}"
+
+
+def _marker_unless_marked(value: str) -> str:
+    return value if is_marker(value) else marker(value)
+
+
+def _mask_key_values(segment: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if match.group("fkey") is not None:
+            key, value = match.group("fkey"), match.group("fvalue")
+            return f"{key}={_marker_unless_marked(value)}" if is_sensitive_key(key) else match.group()
+        key = match.group("key").strip("\"'")
+        if not is_sensitive_key(key):
+            return match.group()
+        return f"{match.group('key')}{match.group('sep')}{_mask_quoted(match.group('value'))}"
+
+    return _KEY_VALUE_RE.sub(replace, segment)
 
 
 def _spellings(secret: str) -> set[str]:
@@ -133,6 +226,9 @@ class Masker:
         self._pattern: re.Pattern[str] | None = None
         self._stale = False
         self._registered: set[str] = set()
+        # Sorted registered secrets, and the same reversed: a fragment is found by bisection.
+        self._prefixes: list[str] = []
+        self._suffixes: list[str] = []
 
     def registered_secrets(self) -> frozenset[str]:
         """Every secret registered so far (for leak checks over what was written)."""
@@ -143,6 +239,9 @@ class Masker:
         if len(value) < MIN_SECRET_LENGTH or is_marker(value):
             return
         with self._lock:
+            if value not in self._registered and len(value) >= MIN_FRAGMENT_LENGTH:
+                bisect.insort(self._prefixes, value)
+                bisect.insort(self._suffixes, value[::-1])
             self._registered.add(value)
             if JWT_RE.fullmatch(value):
                 # JWT_RE masks every spelling of a JWT already (base64url survives JSON and URL encoding);
@@ -164,6 +263,21 @@ class Masker:
                 self._stale = False
             return self._pattern
 
+    def _is_fragment(self, run: str) -> bool:
+        """Whether `run` begins or ends a registered secret: what is left of one an excerpt cut short."""
+        for known, probe in ((self._prefixes, run), (self._suffixes, run[::-1])):
+            index = bisect.bisect_left(known, probe)
+            if index < len(known) and known[index].startswith(probe):
+                return True
+        return False
+
+    def _mask_fragments(self, segment: str) -> str:
+        if not self._prefixes:
+            return segment
+        return _RUN_RE.sub(
+            lambda m: marker(m.group()) if self._is_fragment(m.group()) else m.group(), segment
+        )
+
     def text(self, s: str) -> str:
         if not self.enabled or not s:
             return s
@@ -172,7 +286,25 @@ class Masker:
             markers = self._markers
             s = _outside_markers(s, lambda part: pattern.sub(lambda m: markers[m.group()], part))
         # Registered secrets first: a pattern match must not take half of a secret and leave the rest in clear.
-        return _outside_markers(s, _mask_patterns)
+        s = _outside_markers(s, _mask_key_values)
+        s = _outside_markers(s, _mask_patterns)
+        return _outside_markers(s, self._mask_fragments)
+
+    def learn(self, value: Any) -> None:
+        """Register every string held under a sensitive key in a JSON-like value (a response body, say), so that
+        the same secret is masked wherever else it shows up: in a failure message, a log line."""
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if is_sensitive_key(key) and isinstance(item, str):
+                    scheme = _AUTH_VALUE_RE.fullmatch(item)
+                    self.add_secret(
+                        scheme.group("cred") if scheme and _normalise_key(str(key)) in _SCHEME_KEYS else item
+                    )
+                else:
+                    self.learn(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                self.learn(item)
 
     def json(self, value: Any) -> Any:
         """A masked copy of a JSON-like value (dicts, lists, tuples, scalars); the input is never mutated."""
@@ -197,7 +329,9 @@ class Masker:
         return value
 
     def _sensitive(self, key: str, value: Any) -> Any:
-        if value is None or value == "":
+        if (
+            value is None or value == "" or isinstance(value, bool)
+        ):  # a flag (`secrets_shown`) holds no secret
             return value
         if isinstance(value, str):
             if _normalise_key(key) in _SCHEME_KEYS:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.catalogue import FEATURES_DIR, SERVICE_TAGS, row_ids
+from harness.catalogue import EXTRA_ID, FEATURES_DIR, SERVICE_TAGS, row_ids
 
 CHECKLIST_MODULE = "test_checklist.py"
 # The services a scenario calls, read off its steps (the step texts in steps/ are the vocabulary): a scenario
@@ -36,6 +36,7 @@ _STEP_SERVICES = (
 class PlannedCase:
     nodeid: str
     row_id: str | None  # None for cases beyond the checklist (@extra)
+    case_id: str  # the row ID, or for an @extra case its EXTRA-… tag
     example: dict[str, str] | None
     title: str  # the scenario's Gherkin title, examples filled in
     tags: frozenset[str]
@@ -96,6 +97,7 @@ def all_cases(features_dir: Path = FEATURES_DIR) -> tuple[PlannedCase, ...]:
             taken.add(name)
             tags = frozenset(scenario.tags | feature.tags)
             row = next((tag for tag in tags if tag in known_rows), None)
+            extra = next((tag for tag in sorted(tags) if EXTRA_ID.fullmatch(tag)), None)
             steps = [step.name for step in scenario.steps]
             services = _scenario_services(tags, steps)
             examples: list[dict[str, str] | None] = [
@@ -109,6 +111,7 @@ def all_cases(features_dir: Path = FEATURES_DIR) -> tuple[PlannedCase, ...]:
                     PlannedCase(
                         nodeid=f"{CHECKLIST_MODULE}::{name}{param}",
                         row_id=row,
+                        case_id=row or extra or name,
                         example=dict(example) if example else None,
                         title=_render(scenario.name, example),
                         tags=tags,
@@ -118,6 +121,15 @@ def all_cases(features_dir: Path = FEATURES_DIR) -> tuple[PlannedCase, ...]:
                     )
                 )
     return tuple(cases)
+
+
+def planned_case(nodeid: str) -> PlannedCase | None:
+    return _by_nodeid().get(nodeid)
+
+
+@cache
+def _by_nodeid() -> dict[str, PlannedCase]:
+    return {case.nodeid: case for case in all_cases()}
 
 
 def _keywords(case: PlannedCase) -> set[str]:

@@ -28,10 +28,17 @@ from harness.interrupts import InterruptGuard
 from harness.logs import FileSource, LogSource, parse_log_source
 from harness.masking import Masker
 from harness.outcomes import ICONS, OUTCOMES, Blocked, CheckFailed, Outcome
-from harness.plan import PlannedCase, all_cases, needed_services, selected_cases
-from harness.recorder import Recorder, attach_log_evidence
+from harness.plan import PlannedCase, all_cases, needed_services, planned_case, selected_cases
+from harness.recorder import LogCorrelator, Recorder
 from harness.reports.compare import Baseline, latest_baseline, load_baseline
-from harness.reports.document import RunInfo, case_entry, primary_exchange, run_document, verdict_line
+from harness.reports.document import (
+    RunInfo,
+    case_entry,
+    log_notes,
+    primary_exchange,
+    run_document,
+    verdict_line,
+)
 from harness.reports.writer import new_report_dir, write_reports
 from harness.settings import HarnessSettings, SettingsError, env_name, load_settings, source_of
 from harness.target import Target, TargetError, check_url, is_loopback, preflight
@@ -208,9 +215,11 @@ def _example_of(item: pytest.Item) -> dict[str, str] | None:
 
 
 def _case_key(run_id: str, item: pytest.Item) -> str:
-    """<run id>-<row id>[.<example>]: only characters a service keeps in an X-Request-ID."""
+    """<run id>-<row or EXTRA- id>[.<example>]: readable ASCII, which every service keeps in an X-Request-ID."""
+    planned = planned_case(item.nodeid)
     row = _row_of(item)
-    key = f"{run_id}-{row.id if row else re.sub(r'[^A-Za-z0-9_-]', '', item.name)[:40]}"
+    case_id = planned.case_id if planned else (row.id if row else "case")
+    key = f"{run_id}-{case_id}"
     example = _example_of(item)
     if example:
         readable = re.sub(r"[^A-Za-z0-9_-]", "", ".".join(example.values()))
@@ -252,6 +261,7 @@ class HarnessPlugin:
         data.set_run_id(self.run_id)
         self.masker = Masker(enabled=not self.settings.show_secrets)
         self.log_sources: dict[str, LogSource] = {}
+        self.correlator = LogCorrelator({}, self.settings.log_wait_seconds)
         self.run = RunInfo(
             id=self.run_id,
             # Replaced once the target is open; what the run was aimed at, should it never get there.
@@ -269,6 +279,7 @@ class HarnessPlugin:
         self.selected: list[PlannedCase] = []
         self.interrupts = InterruptGuard()
         self.baseline: Baseline | None = None  # the earlier run this one is compared with
+        self.own_summary = False  # the run's end shows the checklist's paragraphs instead of pytest's summary
 
     # ---- target -----------------------------------------------------------------------------------------------
 
@@ -314,6 +325,7 @@ class HarnessPlugin:
 
     def _adopt(self, target: Target) -> None:
         self.log_sources = self._open_log_sources(target)
+        self.correlator = LogCorrelator(self.log_sources, self.settings.log_wait_seconds)
         self._target = target
         self.run.target = {
             "kind": target.kind,
@@ -404,7 +416,7 @@ class HarnessPlugin:
         finally:
             case.clients.bind(None)
             if self.settings.evidence:
-                attach_log_evidence(case.recorder.exchanges, self.log_sources, self.settings.log_wait_seconds)
+                self.correlator.attach(case.recorder.exchanges)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(
@@ -420,16 +432,27 @@ class HarnessPlugin:
         found = _verdict_of(report.when, report, call)
         if found is not None and verdict.outcome == "passed":
             verdict.outcome, verdict.reason, verdict.message = found.outcome, found.reason, found.message
+        case = item.stash.get(case_key, None)
+        if case is not None:
+            for exchange in case.recorder.exchanges:  # secrets by meaning, so that they are masked anywhere
+                for value in (exchange.request_headers, exchange.request_body, exchange.response_body):
+                    self.masker.learn(value)
         if found is not None:
             # Travels with the report to the xdist controller and the terminal (see pytest_report_teststatus).
             report.checklist_outcome = found.outcome  # type: ignore[attr-defined]
+        if report.failed:
+            # What the terminal shows of a failure is masked too: by default the verdict alone (the reasons are
+            # listed at the end of the run), with an explicit --tb the whole traceback.
+            full = self.config.option.tbstyle not in ("auto", "no")
+            text = report.longreprtext if full else (found.message or found.reason if found else "") or ""
+            report.longrepr = self.masker.text(text)
         if report.when != "teardown":
             return
-        case = item.stash.get(case_key, None)
-        planned = next((planned for planned in all_cases() if planned.nodeid == item.nodeid), None)
+        planned = planned_case(item.nodeid)
         entry = case_entry(
             nodeid=item.nodeid,
             row=_row_of(item),
+            case_id=planned.case_id if planned else item.name,
             title=planned.title if planned else item.name,
             example=_example_of(item),
             outcome=verdict.outcome,
@@ -462,6 +485,12 @@ class HarnessPlugin:
         return self.config.option.verbose == 0 and not self.is_worker
 
     @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and self.own_summary:
+            reporter.reportchars = ""  # pytest's short summary would repeat the paragraphs, less clearly
+
+    @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and self._progress_lines and self._runs_checklist:
@@ -491,7 +520,7 @@ class HarnessPlugin:
         example = " [" + ", ".join(case["example"].values()) + "]" if case["example"] else ""
         reporter.ensure_newline()
         reporter.write_line(
-            f"{ICONS[case['outcome']]} {case['row_id'] or 'extra':16} {status!s:>4}  {case['title']}{example}"
+            f"{ICONS[case['outcome']]} {case['case_id']:16} {status!s:>4}  {case['title']}{example}"
         )
         if case["outcome"] != "passed":
             reporter.write_line(f"{'':22}{verdict_line(case)}")
@@ -504,6 +533,7 @@ class HarnessPlugin:
         self.run.status = status  # type: ignore[assignment]
         if self.report_dir is None:
             self.report_dir = new_report_dir(self.settings.reports_dir, self.settings.target)
+        self.run.log_notes = log_notes(self.cases)
         document = run_document(self.run, sorted(self.cases, key=_checklist_order), baseline=self.baseline)
         document["run"] = self.masker.json(document["run"])
         write_reports(document, self.report_dir)
@@ -512,16 +542,19 @@ class HarnessPlugin:
     def _runs_checklist(self) -> bool:
         return _runs_checklist(self.config)
 
-    def choose_baseline(self) -> None:
-        """The earlier run to compare with: the one --compare names, else the newest against this target."""
+    def choose_baseline(self, *, target_known: bool) -> None:
+        """The earlier run to compare with: the one --compare names (checked before the target opens), else the
+        newest against this target (once it is known)."""
         given = self.settings.compare_run
-        if given is not None:
+        if given is not None and not target_known:
             self.baseline = load_baseline(given)
             if self.baseline is None:
                 source = source_of("compare_run", _given_options(self.config)[1])
                 raise SettingsError(f"{given} (from {source}) is not a run's report folder with results")
-        else:
-            self.baseline = latest_baseline(self.settings.reports_dir, self.run.target, exclude=self.report_dir)
+        elif given is None and target_known:
+            self.baseline = latest_baseline(
+                self.settings.reports_dir, self.run.target, exclude=self.report_dir
+            )
 
     def start_run(self) -> None:
         """A report exists from the start: a run that dies midway still leaves one saying it was running."""
@@ -539,6 +572,7 @@ class HarnessPlugin:
             case_entry(
                 nodeid=planned.nodeid,
                 row=known.get(planned.row_id or ""),
+                case_id=planned.case_id,
                 title=planned.title,
                 example=planned.example,
                 outcome="not_run",
@@ -564,6 +598,11 @@ class HarnessPlugin:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or not self._runs_checklist:
             return
+        if self.config.option.tbstyle == "no":
+            # Tracebacks are off for the cases (their paragraphs say it all), not for a feature that fails to load.
+            for report in terminalreporter.stats.get("error", []):
+                if isinstance(report, pytest.CollectReport):
+                    terminalreporter.write_line(report.longreprtext)
         for service, entry in self.run.preflight.items():
             if entry["problem"]:
                 terminalreporter.write_line(
@@ -586,10 +625,45 @@ class HarnessPlugin:
         for service in sorted(services, key=lambda s: (*SERVICE_TAGS, "extra").index(s)):
             tally = services[service]
             terminalreporter.write_line(f"{service:10} " + " ".join(f"{tally[o]:>8}" for o in shown))
+        self._paragraphs(terminalreporter)
         if self.report_dir is not None:
             terminalreporter.write_line(
                 f"report: {self.report_dir}/report.html (also results.json, checklist.md, junit.xml)"
             )
+
+    def _paragraphs(self, terminalreporter: Any) -> None:
+        """One short paragraph per failed or blocked case: the row, what it expected, what came back, the call,
+        and why."""
+        red = [
+            case
+            for case in sorted(self.cases, key=_checklist_order)
+            if case["outcome"] in ("failed", "blocked")
+        ]
+        if not red:
+            return
+        terminalreporter.section("what did not pass", sep="-")
+        for case in red:
+            example = " [" + ", ".join(case["example"].values()) + "]" if case["example"] else ""
+            terminalreporter.write_line(
+                f"{ICONS[case['outcome']]} {case['case_id']}  {case['title']}{example}"
+            )
+            subject = next((e for e in case["exchanges"] if e["seq"] == case["subject_seq"]), None)
+            lines = [("expected", case["expected"])]
+            if subject is not None:
+                answer = subject["status"] if subject["status"] is not None else subject["error"]
+                body = subject["response_body"]
+                shown = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+                lines += [
+                    ("got", f"{answer} {shown if body is not None else ''}".strip()[:200]),
+                    (
+                        "call",
+                        f"{subject['method']} {subject['url']} ({subject['role']}, X-Request-ID {subject['request_id_sent']})",
+                    ),
+                ]
+            lines.append(("why", verdict_line(case)))
+            for label, value in lines:
+                if value:
+                    terminalreporter.write_line(f"    {label:9} {value}")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         try:
@@ -623,6 +697,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for tag in SERVICE_TAGS:
         config.addinivalue_line("markers", f"{tag}: checklist rows of the {tag} service(s)")
     config.addinivalue_line("markers", "extra: cases beyond the checklist")
+    for extra in sorted({case.case_id for case in all_cases() if case.row_id is None}):
+        config.addinivalue_line("markers", f"{extra}: the case beyond the checklist {extra}")
     config.addinivalue_line("markers", "fault: cases that break the target for a moment (run alone)")
     runs = _runs_checklist(config) and not config.option.collectonly
     try:
@@ -635,13 +711,18 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"bad setting: {exc}") from None
     plugin = HarnessPlugin(config, settings)
     config.pluginmanager.register(plugin, "checklist-harness")
+    if runs and config.option.tbstyle == "auto":
+        # The checklist's own paragraphs say what did not pass and why; --tb brings pytest's tracebacks back.
+        config.option.tbstyle = "no"
+        plugin.own_summary = True
     # Open the target before collection: a wrong URL ends the run here, in one line, not in 38 errors.
     # Under xdist this runs in the controller only, so the reference stack boots once for every worker.
     if runs and not plugin.is_worker:
         plugin.selected = selected_cases(config)
         try:
+            plugin.choose_baseline(target_known=False)
             plugin.open_target(needed_services(plugin.selected))
-            plugin.choose_baseline()
+            plugin.choose_baseline(target_known=True)
         except SettingsError as exc:
             plugin.fail_run(f"bad setting: {exc}")
             plugin.resources.close()
@@ -674,7 +755,7 @@ def clients(target: Target, pytestconfig: pytest.Config) -> Iterator[Clients]:
 @pytest.fixture
 def case(request: pytest.FixtureRequest, clients: Clients, target: Target) -> Iterator[Case]:
     plugin = _plugin(request.config)
-    planned = next((p for p in all_cases() if p.nodeid == request.node.nodeid), None)
+    planned = planned_case(request.node.nodeid)
     injector = FaultInjector(target, plugin.settings)
     for fault in sorted(planned.faults if planned else ()):
         try:

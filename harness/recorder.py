@@ -3,11 +3,12 @@
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
 
-from harness.logs import LogRecord, LogSource, LogSourceError, find
+from harness.logs import LogRecord, LogSource, LogSourceError, find, records_between
 
 # setup: prepares the case; primary: the row's own call; recovery: a call after a fault was undone (the target
 # must work again), shown in the detail but never as the row's answer.
@@ -38,6 +39,9 @@ class Exchange:
     request_headers: dict[str, str]
     request_body: Any
     request_id_sent: str
+    started_at: str = (
+        ""  # UTC, ISO 8601: when the request went out (log records are placed by time against it)
+    )
     status: int | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
     response_body: Any = None
@@ -86,6 +90,7 @@ class Recorder:
             request_headers=dict(request.headers),
             request_body=_body(request.content, request.headers.get("content-type", "")),
             request_id_sent=request.headers.get(REQUEST_ID_HEADER, ""),
+            started_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
         self.exchanges.append(exchange)
         return exchange
@@ -128,24 +133,65 @@ def exchange_dict(exchange: Exchange) -> dict[str, Any]:
     return data
 
 
-def attach_log_evidence(
-    exchanges: list[Exchange], sources: dict[str, LogSource], deadline_seconds: float
-) -> None:
-    """Find each exchange's log records by request id; one deadline for the whole case, not one per request."""
-    deadline = time.monotonic() + deadline_seconds
-    for exchange in exchanges:
-        source = sources.get(exchange.service)
-        if source is None:
-            continue
+# Log timestamps often have whole seconds; a record up to this far outside the exchange's own time still counts.
+TIME_SLACK = timedelta(seconds=1)
+TIME_MATCHES_SHOWN = 20
+
+
+class LogCorrelator:
+    """Finds each exchange's log records: by request id, or, for a service that logs none, by time.
+
+    A service is taken not to log request ids once one case's full wait found records of it written during its
+    exchanges and none carrying the id; from then on its records are shown by time at once, without waiting
+    for ids that never come. A record carrying an id later puts the waiting back.
+    """
+
+    def __init__(self, sources: dict[str, LogSource], deadline_seconds: float) -> None:
+        self.sources = sources
+        self.deadline_seconds = deadline_seconds
+        self.logs_request_ids: dict[str, bool | None] = dict.fromkeys(sources)
+
+    def attach(self, exchanges: list[Exchange]) -> None:
+        """One deadline for the whole case, not one per request."""
+        deadline = time.monotonic() + self.deadline_seconds
+        seen: dict[
+            str, tuple[bool, bool]
+        ] = {}  # service → (a record carried an id, records were found by time)
+        for exchange in exchanges:
+            source = self.sources.get(exchange.service)
+            if source is None:
+                continue
+            waits = self.logs_request_ids.get(exchange.service) is not False
+            remaining = max(0.0, deadline - time.monotonic()) if waits else 0.0
+            exchange.log = self._lookup(exchange, source, remaining)
+            by_id, by_time = seen.get(exchange.service, (False, False))
+            matched_by_id = exchange.log.matched_by == "request_id" and bool(exchange.log.records)
+            seen[exchange.service] = (by_id or matched_by_id, by_time or exchange.log.matched_by == "time")
+        for service, (by_id, by_time) in seen.items():
+            if by_id:
+                self.logs_request_ids[service] = True
+            elif by_time and self.logs_request_ids[service] is None:
+                self.logs_request_ids[service] = False
+
+    def _lookup(self, exchange: Exchange, source: LogSource, wait: float) -> LogEvidence:
         # The id the service answered with is the one it logged (it may have replaced ours).
         request_id = exchange.request_id_received or exchange.request_id_sent
         try:
-            lookup = find(source, request_id, max(0.0, deadline - time.monotonic()))
+            lookup = find(source, request_id, wait)
+            if lookup.records or not lookup.configured or not exchange.started_at:
+                return LogEvidence(
+                    source=lookup.source,
+                    configured=lookup.configured,
+                    records=[log_record_dict(record) for record in lookup.records],
+                )
+            start = datetime.fromisoformat(exchange.started_at)
+            end = start + timedelta(milliseconds=exchange.elapsed_ms)
+            nearby = records_between(source, start - TIME_SLACK, end + TIME_SLACK)
         except LogSourceError as exc:
-            exchange.log = LogEvidence(source=source.spec, configured=True, error=str(exc))
-            continue
-        exchange.log = LogEvidence(
-            source=lookup.source,
-            configured=lookup.configured,
-            records=[log_record_dict(record) for record in lookup.records],
+            return LogEvidence(source=source.spec, configured=True, error=str(exc))
+        return LogEvidence(
+            source=source.spec,
+            configured=True,
+            matched_by="time" if nearby else "request_id",
+            records=[log_record_dict(record) for record in nearby[:TIME_MATCHES_SHOWN]],
         )

@@ -111,7 +111,7 @@ def test_junit_has_one_testcase_per_case_named_by_row_id(checklist_run: Checklis
     xml = JUnitXml.fromfile(str(checklist_run.report / "junit.xml"))
     testcases = [case for suite in xml for case in suite]
     assert len(testcases) == 43
-    assert {case.name.split(" ")[0] for case in testcases} == row_ids() | {"extra"}
+    assert {case.name.split(" ")[0] for case in testcases} == row_ids() | {"EXTRA-DB-01", "EXTRA-REDIS-01"}
     skipped = [case for case in testcases if any(isinstance(r, Skipped) for r in case.result)]
     assert len(skipped) == 6
     assert all(case.system_out for case in testcases)
@@ -120,11 +120,22 @@ def test_junit_has_one_testcase_per_case_named_by_row_id(checklist_run: Checklis
 
 
 @on_embedded_stack
-def test_checklist_md_fills_in_every_row(checklist_run: ChecklistRun) -> None:
+def test_checklist_md_fills_in_every_row(checklist_run: ChecklistRun, stack: RunningStack) -> None:
     text = (checklist_run.report / "checklist.md").read_text(encoding="utf-8")
     for row_id in row_ids():
         assert len(re.findall(rf"^\| {re.escape(row_id)} ", text, flags=re.MULTILINE)) == 1, row_id
-    assert "# 🧾 Чек-лист: `auth`" in text and "✅" in text and "⏭" in text
+    run_id = checklist_run.document()["run"]["id"]  # type: ignore[index]
+    # A visible header: the run, its status, the URLs it tested (in the sections too), a tally per service.
+    assert text.startswith(f"# Прогон чек-листа `{run_id}`: завершён\n")
+    for service, url in stack.base_urls.items():
+        assert f"| {service} | `{url}` |" in text
+    assert f"# 🧾 Чек-лист: `auth` (`{stack.base_urls['auth']}`)" in text
+    assert "http://localhost:8001" not in text
+    assert "| всего | 37 | 0 | 0 | 6 | 0 | 43 |" in text
+    # Skipped rows say why and show no status of some other call; @extra rows have their Gherkin titles.
+    webhook_04 = next(line for line in text.splitlines() if line.startswith("| WEBHOOK-04 "))
+    assert "⏭ skipped: needs FAULT_DB_DOWN_CMD" in webhook_04 and "| — |" in webhook_04
+    assert "| EXTRA-DB-01 | База данных вернулась после сбоя" in text
 
 
 @on_embedded_stack

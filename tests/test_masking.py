@@ -340,3 +340,68 @@ def test_an_unsigned_token_and_prose_are_told_apart() -> None:
 
 def test_null_and_empty_sensitive_values_stay_visible() -> None:
     assert Masker().json({"password": None, "token": ""}) == {"password": None, "token": ""}
+
+
+# ---- by meaning: opaque values, fragments ---------------------------------------------------------------------
+
+OPAQUE = "op4que-Refresh-Token-value-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def test_keys_that_say_secret_are_recognised_whatever_their_spelling() -> None:
+    from harness.masking import is_sensitive_key
+
+    secret = [
+        "refreshToken",
+        "X-Api-Key",
+        "session_id",
+        "client-secret",
+        "PASSWORD",
+        "authToken",
+        "Set-Cookie",
+    ]
+    plain = ["token_type", "expires_in", "refresh_token_expires", "login", "detail", "secrets_shown", "id"]
+    assert all(is_sensitive_key(key) for key in secret)
+    assert not any(is_sensitive_key(key) for key in plain)
+
+
+def test_an_opaque_token_under_a_secret_key_is_masked_at_any_depth() -> None:
+    body = {"data": {"session": [{"refreshToken": OPAQUE, "token_type": "bearer", "secrets_shown": False}]}}
+    masked = Masker().json(body)
+    inner = masked["data"]["session"][0]
+    assert inner["refreshToken"] == marker(OPAQUE) and inner["token_type"] == "bearer"
+    assert inner["secrets_shown"] is False
+    assert OPAQUE not in json.dumps(masked)
+
+
+def test_text_with_secret_keys_is_masked_also_when_cut_short() -> None:
+    masker = Masker()
+    excerpt = '{"access_token":"' + OPAQUE + '","refresh_token":"' + OPAQUE[:20]  # cut mid-token
+    masked = masker.text(f"expected status 401, got 200: {excerpt}…")
+    assert OPAQUE[:12] not in masked and masked.count("«masked:") == 2
+    assert (
+        masker.text("password=hunter2hunter2&login=bob") == f"password={marker('hunter2hunter2')}&login=bob"
+    )
+    assert masker.text("{'apiKey': 'k-123456789'}") == "{'apiKey': '" + marker("k-123456789") + "'}"
+    assert masker.text("invalid token: expired") == "invalid token: expired"  # prose stays readable
+
+
+def test_a_registered_secret_cut_short_at_either_end_is_masked() -> None:
+    masker = Masker()
+    masker.add_secret(OPAQUE)
+    assert OPAQUE[:15] not in masker.text(f"got {OPAQUE[:15]}…")
+    assert OPAQUE[-15:] not in masker.text(f"…{OPAQUE[-15:]} in the log")
+    assert masker.text("a short run: op4que") == "a short run: op4que"  # under MIN_FRAGMENT_LENGTH
+
+
+def test_learning_a_body_masks_its_secrets_in_later_text() -> None:
+    masker = Masker()
+    masker.learn({"result": {"access_token": OPAQUE}, "authorization": "Bearer " + OPAQUE[::-1]})
+    assert masker.text(f"the token was {OPAQUE} and {OPAQUE[::-1]}") == (
+        f"the token was {marker(OPAQUE)} and {marker(OPAQUE[::-1])}"
+    )
+
+
+def test_the_start_of_a_jwt_cut_before_its_second_dot_is_masked() -> None:
+    token = realistic_jwt({"sub": "u1", "jti": "j1"})
+    cut = token[: token.index(".") + 8]
+    assert "eyJ" not in Masker().text(f"body: {cut}…")

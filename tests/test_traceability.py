@@ -6,7 +6,7 @@ from typing import Any
 
 from gherkin.parser import Parser
 
-from harness.catalogue import FEATURES_DIR, KIND_TAGS, SERVICE_TAGS, rows
+from harness.catalogue import EXTRA_ID, FEATURES_DIR, KIND_TAGS, SERVICE_TAGS, rows
 
 EXPECTED_FEATURES = {"auth.feature", "users.feature", "webhook.feature", "cross_service.feature"}
 
@@ -41,8 +41,11 @@ def test_every_row_tags_exactly_one_scenario_and_every_scenario_one_row() -> Non
         assert isinstance(tags, list)
         ids = [tag for tag in tags if tag not in SERVICE_TAGS and tag not in KIND_TAGS]
         if "extra" in tags:
-            if ids:
-                problems.append(f"{feature}: extra case {scenario['name']!r} carries row IDs {ids}")
+            # A case beyond the checklist carries exactly one EXTRA-<AREA>-<NN> id of its own, and no row ID.
+            if len(ids) != 1 or not EXTRA_ID.fullmatch(ids[0]):
+                problems.append(f"{feature}: extra case {scenario['name']!r} carries {ids or 'no EXTRA- id'}")
+            else:
+                used[ids[0]] += 1
             continue
         if len(ids) != 1 or ids[0] not in known:
             problems.append(f"{feature}: {scenario['name']!r} carries {ids or 'no row ID'}")

@@ -74,6 +74,17 @@ def test_a_blocked_users_row_never_shows_a_status_the_users_service_did_not_give
     checklist = (reports / "latest" / "checklist.md").read_text(encoding="utf-8")
     row = next(line for line in checklist.splitlines() if line.startswith("| USERS-CREATE-01 "))
     assert "⛔ blocked: registering a user answered 500" in row
+    counts = document["run"]["counts"]
+    tally = (
+        f"| всего | {counts['passed']} | {counts['failed']} | {counts['blocked']} | {counts['skipped']} | 0 |"
+    )
+    assert tally in checklist
+    # The terminal: a paragraph per red case, no tracebacks, no pytest summary repeating them.
+    paragraphs = result.stdout.split("what did not pass")[1]
+    assert "⛔ USERS-CREATE-01  Авторизованный запрос с валидными данными" in paragraphs
+    assert "    why       blocked: registering a user answered 500" in paragraphs
+    assert "Traceback" not in result.stdout and "short test summary" not in result.stdout
+    assert "def " not in result.stdout
     xml = JUnitXml.fromfile(str(reports / "latest" / "junit.xml"))
     testcase = next(tc for suite in xml for tc in suite if tc.name.startswith("USERS-CREATE-01"))
     errors = [r for r in testcase.result if isinstance(r, Error)]

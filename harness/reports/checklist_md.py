@@ -68,7 +68,35 @@ def _result_cells(cases: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def _header(run: dict[str, Any], cases: list[dict[str, Any]]) -> list[str]:
+_CHANGE_KINDS_RU = {
+    "newly failing": "стали падать",
+    "newly blocked": "стали заблокированы",
+    "fixed": "исправлены",
+    "other": "другие изменения",
+}
+
+
+def _changes(changes: list[dict[str, Any]], compared: dict[str, Any] | None) -> list[str]:
+    """The "changed since" block: what moved since the run this one is compared with."""
+    if compared is None:
+        return ["> Сравнение: более раннего прогона против той же цели нет.", ""]
+    title = f"> **Изменения с прогона `{compared['id']}`** ({compared['started_at']}):"
+    if not changes:
+        return [title + " нет изменений.", ""]
+    out = [title]
+    for kind, heading in _CHANGE_KINDS_RU.items():
+        chosen = [change for change in changes if change["kind"] == kind]
+        if chosen:
+            items = ", ".join(
+                f"{change['key']} ({change['from'] or '—'} → {change['to']})" for change in chosen
+            )
+            out.append(f"> - {heading} ({kind}): {_cell(items, 2000)}")
+    return [*out, ""]
+
+
+def _header(
+    run: dict[str, Any], cases: list[dict[str, Any]], document_changes: list[dict[str, Any]]
+) -> list[str]:
     """The run in a visible block: what was tested where, how it ended, and the tally per service."""
     target = run["target"]
     status = RUN_STATUS_RU.get(run["status"], run["status"])
@@ -91,6 +119,10 @@ def _header(run: dict[str, Any], cases: list[dict[str, Any]]) -> list[str]:
         out += [f"> ⛔ **Прогон не запустился:** {_cell(run['error'], 600)}", ""]
     if run["status"] == "interrupted":
         out += ["> ⏸ **Прогон прерван:** невыполненные строки отмечены «not run».", ""]
+    for note in (run.get("log_notes") or {}).values():
+        out += [f"> ℹ️ {_cell(note, 300)}", ""]
+    compared = run.get("compared_with")
+    out += _changes(document_changes, compared)
     for service, entry in (run.get("preflight") or {}).items():
         if entry.get("problem"):
             out += [f"> ℹ️ {service}: {_cell(entry['problem'], 300)} (не нужен выбранным строкам)", ""]
@@ -127,7 +159,7 @@ def render_checklist_md(document: dict[str, Any]) -> str:
 
     run = document["run"]
     urls = run["target"].get("base_urls") or {}
-    out = _header(run, document["cases"])
+    out = _header(run, document["cases"], document.get("changes") or [])
     service = ""
     in_note = False
     for line in CHECKLIST_PATH.read_text(encoding="utf-8").splitlines():
@@ -163,8 +195,8 @@ def render_checklist_md(document: dict[str, Any]) -> str:
             "",
             "# Вне чек-листа (@extra)",
             "",
-            _table_row(["Сценарий", *RESULT_COLUMNS]),
-            _table_row(["---"] * 6),
+            _table_row(["ID", "Сценарий", *RESULT_COLUMNS]),
+            _table_row(["---"] * 7),
         ]
-        out += [_table_row([_cell(case["title"]), *_result_cells([case])]) for case in extra]
+        out += [_table_row([case["case_id"], _cell(case["title"]), *_result_cells([case])]) for case in extra]
     return "\n".join(out) + "\n"

@@ -31,6 +31,7 @@ def case_entry(
     *,
     nodeid: str,
     row: Row | None,
+    case_id: str,
     title: str,
     example: dict[str, str] | None,
     outcome: Outcome,
@@ -45,6 +46,7 @@ def case_entry(
     return {
         "nodeid": nodeid,
         "row_id": row.id if row else None,
+        "case_id": case_id,
         "service": row.service if row else "extra",
         "endpoint": row.endpoint if row else None,
         "title": row.scenario_ru if row else title,
@@ -98,7 +100,24 @@ def log_summary(exchange: dict[str, Any] | None) -> str:
     record = first_log_record(exchange)
     if record is None:
         return log.get("error") or "no log record found"
-    return f"{record['level']} {record['message']}".strip()
+    line = f"{record['level']} {record['message']}".strip()
+    return f"by time, not by request id: {line}" if log.get("matched_by") == "time" else line
+
+
+def log_notes(cases: list[dict[str, Any]]) -> dict[str, str]:
+    """Said once per service: a service whose records were only ever found by time logs no request id."""
+    by_id: set[str] = set()
+    by_time: set[str] = set()
+    for case in cases:
+        for exchange in case["exchanges"]:
+            log = exchange.get("log") or {}
+            if log.get("records"):
+                (by_time if log.get("matched_by") == "time" else by_id).add(exchange["service"])
+    return {
+        service: f"the {service} service does not log the X-Request-ID it is sent: its records are shown by time, "
+        "not by request id"
+        for service in sorted(by_time - by_id)
+    }
 
 
 @dataclass

@@ -17,7 +17,7 @@ from harness.reports.document import log_summary, primary_exchange
 def case_name(case: dict[str, Any]) -> str:
     example = case.get("example") or {}
     suffix = " [" + ", ".join(f"{k}={v}" for k, v in example.items()) + "]" if example else ""
-    return f"{case['row_id'] or 'extra'} {case['title']}{suffix}"
+    return f"{case['case_id']} {case['title']}{suffix}"
 
 
 def _evidence(case: dict[str, Any]) -> str:

@@ -1,0 +1,168 @@
+"""What the reports say on real runs: no secret in any form, log records found by time where a service logs no
+request id, what changed since the previous run, and checklist.md's header, summary and reasons."""
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reference_impl.stack.api import RunningStack
+from tests.checklist_process import by_case, external_args, latest_document, output_lines, run_checklist
+from tests.fake_deployment import Answer, OpaqueTokens, serve
+
+on_embedded_stack = pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+WINDOW = 12  # no run of this many characters of a secret may appear anywhere
+_RUN = re.compile(rf"[A-Za-z0-9._~+/=-]{{{WINDOW},}}")
+
+
+def leaked_fragments(secrets: set[str], text: str) -> set[str]:
+    """The secrets of which some WINDOW-long piece (start, middle or end) appears in `text`."""
+    pieces = {secret[i : i + WINDOW]: secret for secret in secrets for i in range(len(secret) - WINDOW + 1)}
+    found = set()
+    for run in _RUN.findall(text):
+        for i in range(len(run) - WINDOW + 1):
+            secret = pieces.get(run[i : i + WINDOW])
+            if secret:
+                found.add(secret)
+    return found
+
+
+def written_texts(report: Path, terminal: str) -> dict[str, str]:
+    texts = {
+        path.name: path.read_text(encoding="utf-8") for path in report.iterdir() if path.suffix != ".png"
+    }
+    texts["terminal"] = terminal
+    return texts
+
+
+def collected_secrets(folder: Path) -> set[str]:
+    return {
+        line
+        for path in folder.glob("secrets-*.txt")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line
+    }
+
+
+@on_embedded_stack
+def test_opaque_tokens_never_appear_whole_or_cut_in_any_report_or_the_terminal(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """Against a deployment whose tokens are opaque strings, with failures whose messages quote token pairs cut
+    short by the excerpt: nothing of any token or password survives anywhere."""
+    upstreams = {
+        "/api/v1/auth": stack.base_urls["auth"].removesuffix("/api/v1/auth"),
+        "/api/v1/users": stack.base_urls["users"].removesuffix("/api/v1/users"),
+    }
+    gateway = OpaqueTokens(upstreams)
+    collected = tmp_path / "secrets"
+    collected.mkdir()
+    with serve(gateway) as front:
+        result = run_checklist(
+            tmp_path / "reports",
+            "-p",
+            "tests.secret_collector",
+            "-n",
+            "2",
+            *external_args(stack, auth=front.url + "/api/v1/auth", users=front.url + "/api/v1/users"),
+            quiet=False,
+            SECRET_COLLECTOR_DIR=str(collected),
+        )
+    tokens = gateway.issued()
+    assert len(tokens) > 40, result.stdout[-2000:]
+    document = latest_document(tmp_path / "reports")
+    cases = by_case(document)
+    # The broken refresh (a spent token still gives a pair) fails rows with token pairs in their messages.
+    assert cases[("AUTH-REFRESH-03", ())]["outcome"] == "failed"
+    assert "«masked:" in cases[("AUTH-REFRESH-03", ())]["message"]
+    secrets = tokens | collected_secrets(collected)
+    for name, text in written_texts(tmp_path / "reports" / "latest", result.stdout + result.stderr).items():
+        leaked = len(leaked_fragments(secrets, text))  # a count: the test's own output must not show them
+        assert leaked == 0, f"{name} holds pieces of {leaked} secrets"
+
+
+@on_embedded_stack
+def test_records_of_a_service_that_logs_no_request_id_are_shown_by_time_without_waiting_every_case(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """The services' real log lines with their request ids removed: the report shows each exchange's records by
+    time, says once per service that it logs no request id, and only the first case per service waits."""
+    stripped = {
+        f"--{service}-log": 'cmd:sed -E \'s/"request_id": *"[^"]*",? *//\' ' + shlex.quote(str(path))
+        for service, path in stack.log_paths.items()
+    }
+    wait = 4.0
+    result = run_checklist(
+        tmp_path,
+        "-p",
+        "no:randomly",
+        *external_args(stack),
+        *(item for pair in stripped.items() for item in pair),
+        LOG_WAIT_SECONDS=str(wait),
+    )
+    document = latest_document(tmp_path)
+    notes = document["run"]["log_notes"]
+    assert set(notes) == {"auth", "users", "webhook"}, notes
+    assert "does not log the X-Request-ID" in notes["webhook"]
+    logs = [
+        e["log"] for case in document["cases"] for e in case["exchanges"] if e["log"] and e["log"]["records"]
+    ]
+    assert logs and all(log["matched_by"] == "time" for log in logs)
+    # WEBHOOK-06 is about exactly this, and fails saying so.
+    assert by_case(document)[("WEBHOOK-06", ())]["outcome"] == "failed"
+    # One case per service proves it, and WEBHOOK-06 looks for itself; nothing else waits out the deadline.
+    waited = [case["row_id"] or case["title"] for case in document["cases"] if case["duration_s"] >= wait]
+    assert len(waited) <= 4, waited
+    checklist = (tmp_path / "latest" / "checklist.md").read_text(encoding="utf-8")
+    assert "by time, not by request id" in checklist and "does not log the X-Request-ID" in checklist
+    assert result.returncode == 1
+
+
+def _broken_webhook() -> Any:
+    return lambda request: (
+        Answer(500, b'{"detail":"Internal processing error"}', "application/json")
+        if b'"Id"' in request.body
+        else Answer(422, b'{"detail":"invalid"}', "application/json")
+    )
+
+
+@on_embedded_stack
+def test_a_run_says_what_changed_since_the_previous_run_against_the_same_target(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    select = ("-m", "webhook and not fault")
+    first = run_checklist(tmp_path, *select, *external_args(stack))
+    assert first.returncode == 0, first.stdout[-2000:]
+    first_run = latest_document(tmp_path)
+    assert first_run["run"]["compared_with"] is None and first_run["changes"] == []
+    with serve(_broken_webhook()) as webhook:
+        # Another URL is another target: not compared with the first run, unless asked to.
+        args = external_args(stack, webhook=webhook.url + "/webhook")
+        run_checklist(tmp_path, *select, *args)
+        assert latest_document(tmp_path)["run"]["compared_with"] is None
+        first_folder = min(
+            p for p in tmp_path.iterdir() if p.is_dir() and not p.is_symlink()
+        )  # named by time
+        compared = run_checklist(tmp_path, *select, *args, "--compare", str(first_folder), quiet=False)
+    document = latest_document(tmp_path)
+    assert document["run"]["compared_with"]["id"] == first_run["run"]["id"]
+    changes = {change["key"]: change for change in document["changes"]}
+    assert changes["WEBHOOK-01"]["kind"] == "newly failing" and changes["WEBHOOK-01"]["from"] == "passed"
+    assert by_case(document)[("WEBHOOK-01", ())]["previous_outcome"] == "passed"
+    checklist = (tmp_path / "latest" / "checklist.md").read_text(encoding="utf-8")
+    assert f"**Изменения с прогона `{first_run['run']['id']}`**" in checklist
+    assert "стали падать (newly failing): WEBHOOK-01 (passed → failed)" in checklist
+    assert compared.returncode == 1
+    # The same target again: compared with the newest earlier run by default.
+    again = run_checklist(tmp_path, *select, *external_args(stack))
+    assert again.returncode == 0
+    assert latest_document(tmp_path)["run"]["compared_with"]["id"] == first_run["run"]["id"]
+
+
+def test_a_compare_folder_without_results_is_one_line(tmp_path: Path) -> None:
+    result = run_checklist(tmp_path, "--compare", str(tmp_path / "nowhere"), timeout=120)
+    lines = output_lines(result)
+    assert result.returncode == 4 and len(lines) == 1, lines
+    assert "nowhere (from option --compare) is not a run's report folder with results" in lines[0]
