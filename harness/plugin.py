@@ -30,6 +30,7 @@ from harness.masking import Masker
 from harness.outcomes import ICONS, OUTCOMES, Blocked, CheckFailed, Outcome
 from harness.plan import PlannedCase, all_cases, needed_services, planned_case, selected_cases
 from harness.recorder import LogCorrelator, Recorder
+from harness.reports import allure
 from harness.reports.compare import Baseline, latest_baseline, load_baseline
 from harness.reports.document import (
     RunInfo,
@@ -410,6 +411,12 @@ class HarnessPlugin:
         item.stash[case_key] = case
         return case
 
+    def _learn_secrets(self, case: Case) -> None:
+        """Secrets by meaning (values under secret keys), so that they are masked wherever else they show up."""
+        for exchange in case.recorder.exchanges:
+            for value in (exchange.request_headers, exchange.request_body, exchange.response_body):
+                self.masker.learn(value)
+
     def finish_case(self, case: Case) -> None:
         try:
             case.undo_faults()  # first: the next case must find the target whole
@@ -417,6 +424,9 @@ class HarnessPlugin:
             case.clients.bind(None)
             if self.settings.evidence:
                 self.correlator.attach(case.recorder.exchanges)
+                if allure.enabled(self.config):
+                    self._learn_secrets(case)
+                    allure.attach_evidence(case.recorder.exchanges, self.masker)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(
@@ -434,9 +444,7 @@ class HarnessPlugin:
             verdict.outcome, verdict.reason, verdict.message = found.outcome, found.reason, found.message
         case = item.stash.get(case_key, None)
         if case is not None:
-            for exchange in case.recorder.exchanges:  # secrets by meaning, so that they are masked anywhere
-                for value in (exchange.request_headers, exchange.request_body, exchange.response_body):
-                    self.masker.learn(value)
+            self._learn_secrets(case)
         if found is not None:
             # Travels with the report to the xdist controller and the terminal (see pytest_report_teststatus).
             report.checklist_outcome = found.outcome  # type: ignore[attr-defined]
@@ -756,6 +764,9 @@ def clients(target: Target, pytestconfig: pytest.Config) -> Iterator[Clients]:
 def case(request: pytest.FixtureRequest, clients: Clients, target: Target) -> Iterator[Case]:
     plugin = _plugin(request.config)
     planned = planned_case(request.node.nodeid)
+    if allure.enabled(request.config):
+        row = _row_of(request.node)
+        allure.label_case(planned.case_id if planned else request.node.name, row.service if row else "extra")
     injector = FaultInjector(target, plugin.settings)
     for fault in sorted(planned.faults if planned else ()):
         try:

@@ -1,6 +1,7 @@
 """Verdicts on broken deployments name their true cause: blocked vs failed, the row's own exchange, connection
 hygiene. Each broken deployment is a small fake served on loopback in front of (or instead of) a real service."""
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,16 @@ def broken_auth_run(stack: RunningStack, tmp_path_factory: pytest.TempPathFactor
     """The checklist against real users and webhook services behind an auth that answers 500 to everything,
     as a broken auth does: text/plain, and the keep-alive connection dropped after each answer."""
     reports = tmp_path_factory.mktemp("reports")
+    formats = [
+        "--alluredir",
+        str(reports / "allure-results"),
+        "--cucumberjson",
+        str(reports / "cucumber.json"),
+    ]
     with serve(always(INTERNAL_ERROR)) as auth:
-        result = run_checklist(reports, *external_args(stack, auth=auth.url + "/api/v1/auth"), quiet=False)
+        result = run_checklist(
+            reports, *formats, *external_args(stack, auth=auth.url + "/api/v1/auth"), quiet=False
+        )
     return result, latest_document(reports), reports
 
 
@@ -193,3 +202,46 @@ def test_recovery_calls_are_not_the_rows_answer() -> None:
         "exchanges": [{"seq": 1, "role": "setup", "status": 500}],
     }
     assert primary_exchange(blocked) is None
+
+
+ALLURE_STATUS = {"passed": "passed", "failed": "failed", "blocked": "broken", "skipped": "skipped"}
+
+
+@on_embedded_stack
+def test_allure_results_carry_every_case_its_id_its_outcome_and_its_evidence(broken_auth_run: Any) -> None:
+    _, document, reports = broken_auth_run
+    results = [
+        json.loads(path.read_text(encoding="utf-8"))
+        for path in (reports / "allure-results").glob("*-result.json")
+    ]
+    assert len(results) == len(document["cases"]) == 43
+    by_case_and_example: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
+    for result in results:
+        (case_id,) = [label["value"] for label in result["labels"] if label["name"] == "as_id"]
+        example = tuple(parameter["value"] for parameter in result.get("parameters", []))
+        by_case_and_example[(case_id, example)] = result
+    for case in document["cases"]:
+        allure_case = by_case_and_example[(case["case_id"], tuple((case["example"] or {}).values()))]
+        assert allure_case["status"] == ALLURE_STATUS[case["outcome"]], case["case_id"]
+        names = [attachment["name"] for attachment in allure_case.get("attachments", [])]
+        assert len(names) == len(case["exchanges"]), case["case_id"]
+    blocked = by_case_and_example[("USERS-CREATE-01", ())]
+    attachment = next(a for a in blocked["attachments"] if "register" in a["name"])
+    evidence = json.loads((reports / "allure-results" / attachment["source"]).read_text(encoding="utf-8"))
+    assert evidence["status"] == 500 and evidence["role"] == "setup"
+    assert evidence["request_body"]["password"].startswith("«masked:")  # the generated password
+
+
+@on_embedded_stack
+def test_cucumber_json_carries_each_case_s_id_as_a_tag(broken_auth_run: Any) -> None:
+    _, document, reports = broken_auth_run
+    elements = [
+        e
+        for feature in json.loads((reports / "cucumber.json").read_text(encoding="utf-8"))
+        for e in feature["elements"]
+    ]
+    assert len(elements) == 43
+    ids = {case["case_id"] for case in document["cases"]}
+    for element in elements:
+        tags = {tag["name"] for tag in element["tags"]}
+        assert len(tags & ids) == 1, tags
