@@ -8,7 +8,7 @@ either gives the case what it needs or blocks it with a reason naming the call a
 import contextlib
 import uuid
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 import httpx
 import pytest
@@ -26,6 +26,7 @@ from harness.target import Target
 USER_FIELDS = ("id", "second_login", "groups", "contacts")
 TOKEN_FIELDS = ("access_token", "refresh_token")
 T = TypeVar("T")
+Credential = Literal["access", "refresh", "none"]
 Send = Callable[..., httpx.Response]
 
 
@@ -79,6 +80,9 @@ class Case:
         self.responses: list[httpx.Response] = []  # when the call under test is repeated
         self.spent_refresh_token: str | None = None
         self.created_account: dict[str, Any] | None = None
+        self.other_account: dict[str, Any] | None = None  # another user, where a row needs two
+        self.other_tokens: dict[str, Any] | None = None
+        self.other_id: Any = None
         # What the checks are about: the row's own exchange, or the call that blocked the case.
         self.subject: Exchange | None = None
         # Calls after a fault was undone check the target recovered; they are not the row's own answer.
@@ -306,12 +310,13 @@ class Case:
         )
         self._remember_tokens(self._fields(login, what, "AUTH-LOGIN-01", *TOKEN_FIELDS))
 
-    def login_with_wrong_password(self) -> None:
+    def login_with_wrong_password(self, field: str = "second_login") -> None:
         account, _ = self._require_user()
-        self._act(self.clients.auth.login, account["second_login"], account["password"] + "-wrong")
+        self._act(self.clients.auth.login, account[field], account["password"] + "-wrong")
 
-    def login_unknown(self) -> None:
-        self._act(self.clients.auth.login, f"nobody_{data.unique_tag()}", "Any-password-1")
+    def login_unknown(self, field: str = "second_login") -> None:
+        # A fresh account's identifier of that kind, never registered.
+        self._act(self.clients.auth.login, data.new_account()[field], "Any-password-1")
 
     def login_without_password(self) -> None:
         # No user needed: the password's absence is refused before any account is looked up.
@@ -337,7 +342,12 @@ class Case:
         self._act(self.clients.auth.refresh, self.spent_refresh_token)
 
     def refresh_with(self, token: str) -> None:
+        self.masker.add_public(token)  # spelt out in the feature file: the report must show it
         self._act(self.clients.auth.refresh, token)
+
+    def refresh_with_access_token(self) -> None:
+        _, tokens = self._require_user()
+        self._act(self.clients.auth.refresh, tokens["access_token"])
 
     def refresh_expired(self) -> None:
         _, tokens = self._require_user()
@@ -362,21 +372,73 @@ class Case:
     def logout_with_invalid_token(self) -> None:
         self._act(self.clients.auth.logout, "invalid.token.value")
 
+    def logout_with_refresh_token(self) -> None:
+        _, tokens = self._require_user()
+        self._act(self.clients.auth.logout, tokens["refresh_token"])
+
     def logout_with_expired_token(self) -> None:
         _, tokens = self._require_user()
         self._act(self.clients.auth.logout, self._expired(tokens["access_token"], "access token"))
 
     # ---- users ------------------------------------------------------------------------------------------------
 
-    def create_user(self, *, authorized: bool = True, same_second_login: bool = False) -> None:
-        token = None
-        overrides = {}
-        if authorized:  # an unauthorised request needs no user of its own
-            account, tokens = self._require_user()
-            token = tokens["access_token"]
-            overrides = {"second_login": account["second_login"]} if same_second_login else {}
+    def _credential(self, kind: Credential) -> str | None:
+        """The bearer token to present: the user's access token, its refresh token in its place, or none (an
+        unauthorised request needs no user of its own)."""
+        if kind == "none":
+            return None
+        _, tokens = self._require_user()
+        return str(tokens["access_token" if kind == "access" else "refresh_token"])
+
+    def create_user(self, *, credential: Credential = "access", same_second_login: bool = False) -> None:
+        token = self._credential(credential)
+        overrides = (
+            {"second_login": self.account["second_login"]} if same_second_login and self.account else {}
+        )
         self.created_account = self._new_account(**overrides)
         self._act(self.clients.users.create, self.created_account, token)
+
+    def ensure_other_user(self) -> None:
+        """Another user registered besides the case's own: a service that answers with the wrong user fails."""
+        account = self._new_account()
+        what = "registering another user"
+        response = self._prepare(what, "AUTH-REG-01", self.clients.auth.register, account)
+        tokens = self._tokens_in(response)
+        if tokens is None:
+            login = self._prepare(
+                what, "AUTH-LOGIN-01", self.clients.auth.login, account["second_login"], account["password"]
+            )
+            tokens = self._fields(login, what, "AUTH-LOGIN-01", *TOKEN_FIELDS)
+        self._remember_tokens_of_other(tokens)
+        self.other_account, self.other_tokens = account, tokens
+
+    def _remember_tokens_of_other(self, tokens: dict[str, Any]) -> None:
+        for name in TOKEN_FIELDS:
+            if isinstance(tokens.get(name), str):
+                self.masker.add_secret(tokens[name])
+
+    def _other_id(self) -> Any:
+        if self.other_id is None:
+            if self.other_tokens is None:
+                self.ensure_other_user()
+            assert self.other_tokens is not None
+            what = "looking up the other user's id"
+            me = self._prepare(what, "CROSS-01", self.clients.users.me, self.other_tokens["access_token"])
+            self.other_id = self._fields(me, what, "CROSS-01", "id")["id"]
+        return self.other_id
+
+    def get_other_user(self) -> None:
+        _, tokens = self._require_user()
+        self._act(self.clients.users.get, self._other_id(), tokens["access_token"])
+
+    def expect_other_user(self) -> None:
+        """The answer is the user asked for, not the caller nor any other."""
+        user = self.json()
+        self._check(isinstance(user, dict), lambda: f"expected a user object, got {self._excerpt(self.last)}")
+        assert self.other_account is not None
+        expected = {"id": str(self.other_id), "second_login": self.other_account["second_login"]}
+        got = {"id": str(user.get("id")), "second_login": user.get("second_login")}
+        self._check(got == expected, f"expected the other user {expected}, got {got}")
 
     def _own_id(self) -> Any:
         if self.user_id is None:
@@ -394,9 +456,9 @@ class Case:
         _, tokens = self._require_user()
         self._act(self.clients.users.get, data.nonexistent_id_like(self._own_id()), tokens["access_token"])
 
-    def get_user_unauthorized(self) -> None:
-        # Any id: without credentials the answer must be 401 whether or not the user exists.
-        self._act(self.clients.users.get, self.user_id or str(uuid.uuid4()), None)
+    def get_user_unauthorized(self, credential: Credential = "none") -> None:
+        # Any id: without valid credentials the answer must be 401 whether or not the user exists.
+        self._act(self.clients.users.get, self.user_id or str(uuid.uuid4()), self._credential(credential))
 
     def me(self) -> None:
         _, tokens = self._require_user()
@@ -533,6 +595,34 @@ class Case:
             f"no {level or ''} record with request id {request_id} in the {service} log ({lookup.source}) "
             f"within {self.log_wait_seconds:g}s; found: {[(r.level, r.message) for r in lookup.records]}",
         )
+
+    def check_evidence(self) -> None:
+        """What the checklist asks QA to record for every test, checked for every row: each of the row's own
+        answers carries X-Request-ID, and, where the service's log source is configured, the service logged a
+        record with that request id (4xx included). Without a log source the report says the log was not
+        checked. The echo is checked apart, so that a missing header is not taken for a missing record."""
+        for exchange in self.recorder.exchanges:
+            if exchange.role != "primary" or exchange.status is None:
+                continue
+            call = f"{_call_name(exchange)} ({exchange.status})"
+            if not exchange.request_id_received:
+                self.subject = exchange
+                raise CheckFailed(f"{call}: the response carries no {REQUEST_ID_HEADER} header")
+            log = exchange.log
+            if log is None or not log.configured:
+                continue
+            if log.error:
+                self.subject = exchange
+                raise Blocked(f"the {exchange.service} log source could not be read: {log.error}")
+            if log.matched_by != "request_id" or not log.records:
+                self.subject = exchange
+                shown = (
+                    " (it logs no request ids: its records were found by time only)" if log.records else ""
+                )
+                raise CheckFailed(
+                    f"{call}: the {exchange.service} service logged no record with request id "
+                    f"{exchange.request_id_received} within {self.log_wait_seconds:g}s{shown}"
+                )
 
     def expect_answer_within(self, seconds: float) -> None:
         elapsed = self.last.elapsed.total_seconds()

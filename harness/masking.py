@@ -226,6 +226,8 @@ class Masker:
         self._pattern: re.Pattern[str] | None = None
         self._stale = False
         self._registered: set[str] = set()
+        # Values known to be public (literals the feature files spell out): never learnt as secrets.
+        self._public: set[str] = set()
         # Sorted registered secrets, and the same reversed: a fragment is found by bisection.
         self._prefixes: list[str] = []
         self._suffixes: list[str] = []
@@ -290,12 +292,17 @@ class Masker:
         s = _outside_markers(s, _mask_patterns)
         return _outside_markers(s, self._mask_fragments)
 
+    def add_public(self, value: str) -> None:
+        """A value that may sit under a secret key yet is public (a malformed token a feature file spells out)."""
+        with self._lock:
+            self._public.add(value)
+
     def learn(self, value: Any) -> None:
         """Register every string held under a sensitive key in a JSON-like value (a response body, say), so that
         the same secret is masked wherever else it shows up: in a failure message, a log line."""
         if isinstance(value, Mapping):
             for key, item in value.items():
-                if is_sensitive_key(key) and isinstance(item, str):
+                if is_sensitive_key(key) and isinstance(item, str) and item not in self._public:
                     scheme = _AUTH_VALUE_RE.fullmatch(item)
                     self.add_secret(
                         scheme.group("cred") if scheme and _normalise_key(str(key)) in _SCHEME_KEYS else item

@@ -22,12 +22,10 @@ CHECKLIST_MODULE = "test_checklist.py"
 # that starts from a registered user calls auth whatever its own service.
 _STEP_SERVICES = (
     (
-        re.compile(
-            r"регистрир|зарегистрирован|вхожу|вошёл|выхожу|вышел|обновляю токены|база данных сервиса auth"
-        ),
+        re.compile(r"регистрир|зарегистрирован|вхожу|вошёл|выхожу|вышел|обновляю токены|вместо|сервиса auth"),
         "auth",
     ),
-    (re.compile(r"/users/me|запрашиваю пользователя|создаю пользователя|сервиса users"), "users"),
+    (re.compile(r"/users/me|запрашиваю (другого )?пользователя|создаю пользователя|сервиса users"), "users"),
     (re.compile(r"вебхук|сервиса webhook|to_can\.process_webhook"), "webhook"),
 )
 

@@ -238,7 +238,8 @@ def _verdict_of(phase: str, report: pytest.TestReport, call: pytest.CallInfo[Non
     if not report.failed:
         return None
     error = call.excinfo.value if call.excinfo is not None else None
-    where = "" if phase == "call" else f"error in {phase}: "
+    # A verdict raised after the steps (the evidence every row owes) is the row's own, not a harness error.
+    where = "" if phase == "call" or isinstance(error, Blocked | CheckFailed) else f"error in {phase}: "
     if isinstance(error, Blocked):
         return Verdict("blocked", reason=where + str(error))
     if isinstance(error, CheckFailed):
@@ -417,7 +418,7 @@ class HarnessPlugin:
             for value in (exchange.request_headers, exchange.request_body, exchange.response_body):
                 self.masker.learn(value)
 
-    def finish_case(self, case: Case) -> None:
+    def finish_case(self, case: Case, item: pytest.Item) -> None:
         try:
             case.undo_faults()  # first: the next case must find the target whole
         finally:
@@ -427,6 +428,9 @@ class HarnessPlugin:
                 if allure.enabled(self.config):
                     self._learn_secrets(case)
                     allure.attach_evidence(case.recorder.exchanges, self.masker)
+        verdict = item.stash.get(verdict_key, None)
+        if self.settings.evidence and (verdict is None or verdict.outcome == "passed"):
+            case.check_evidence()  # only a row that passed its own checks: its first failure is the verdict
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(
@@ -781,4 +785,4 @@ def case(request: pytest.FixtureRequest, clients: Clients, target: Target) -> It
         try:
             yield current
         finally:
-            plugin.finish_case(current)
+            plugin.finish_case(current, request.node)

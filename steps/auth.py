@@ -10,6 +10,11 @@ def registered_user(case: Case) -> None:
     case.ensure_registered_user()
 
 
+@given("зарегистрирован другой пользователь")
+def other_user(case: Case) -> None:
+    case.ensure_other_user()
+
+
 @given("refresh_token уже использован для обновления")
 def refresh_token_spent(case: Case) -> None:
     case.spend_refresh_token()
@@ -55,14 +60,14 @@ def login_by(case: Case, field: str) -> None:
     case.login_by(field)
 
 
-@when("я вхожу с неверным паролем")
-def login_wrong_password(case: Case) -> None:
-    case.login_with_wrong_password()
+@when(parsers.parse("я вхожу по {field} с неверным паролем"))
+def login_wrong_password(case: Case, field: str) -> None:
+    case.login_with_wrong_password(field)
 
 
-@when("я вхожу с несуществующим логином")
-def login_unknown(case: Case) -> None:
-    case.login_unknown()
+@when(parsers.parse("я вхожу по несуществующему {field}"))
+def login_unknown(case: Case, field: str) -> None:
+    case.login_unknown(field)
 
 
 @when("я вхожу без пароля")
@@ -85,9 +90,14 @@ def refresh_spent(case: Case) -> None:
     case.refresh_spent()
 
 
-@when(parsers.parse('я обновляю токены по refresh_token "{token}"'))
+@when(parsers.parse('я обновляю токены по строке "{token}"'))
 def refresh_with(case: Case, token: str) -> None:
     case.refresh_with(token)
+
+
+@when("я обновляю токены по access_token вместо refresh_token")
+def refresh_with_access_token(case: Case) -> None:
+    case.refresh_with_access_token()
 
 
 @when("я обновляю токены по каждому refresh_token пользователя")
@@ -114,3 +124,8 @@ def logout_invalid(case: Case) -> None:
 @when("я выхожу с просроченным токеном")
 def logout_expired(case: Case) -> None:
     case.logout_with_expired_token()
+
+
+@when("я выхожу с refresh_token вместо access_token")
+def logout_with_refresh_token(case: Case) -> None:
+    case.logout_with_refresh_token()

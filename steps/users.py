@@ -12,7 +12,12 @@ def create_user(case: Case) -> None:
 
 @when("я создаю пользователя без авторизации")
 def create_user_unauthorized(case: Case) -> None:
-    case.create_user(authorized=False)
+    case.create_user(credential="none")
+
+
+@when("я создаю пользователя с refresh_token вместо access_token")
+def create_user_with_refresh_token(case: Case) -> None:
+    case.create_user(credential="refresh")
 
 
 @when("я создаю пользователя с тем же second_login")
@@ -33,6 +38,21 @@ def get_nonexistent_user(case: Case) -> None:
 @when("я запрашиваю пользователя по ID без авторизации")
 def get_user_unauthorized(case: Case) -> None:
     case.get_user_unauthorized()
+
+
+@when("я запрашиваю пользователя по ID с refresh_token вместо access_token")
+def get_user_with_refresh_token(case: Case) -> None:
+    case.get_user_unauthorized(credential="refresh")
+
+
+@when("я запрашиваю другого пользователя по его ID")
+def get_other_user(case: Case) -> None:
+    case.get_other_user()
+
+
+@then("в ответе данные другого пользователя")
+def other_user_data(case: Case) -> None:
+    case.expect_other_user()
 
 
 @when("я запрашиваю /users/me с полученным access_token")

@@ -17,6 +17,7 @@ from junitparser import JUnitXml, Skipped
 
 from harness.catalogue import row_ids
 from harness.faults.functions import FunctionSwap
+from harness.plan import all_cases
 from harness.reports.results_json import SCHEMA_PATH
 from reference_impl.stack.api import RunningStack
 from reference_impl.stack.processes import free_port, wait_until
@@ -27,6 +28,8 @@ from tests.lone_service import read_until_ready
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 # One run is enough: the point is the URL-driven target, not the backend behind it.
 on_embedded_stack = pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+ALL = len(all_cases())
+NEED_MEANS = sum(bool(case.faults) for case in all_cases())  # skipped without fault hooks or JWT_SECRET
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ def test_checklist_passes_against_an_external_deployment(checklist_run: Checklis
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     summary = [line for line in result.stdout.splitlines() if " passed" in line][-1]
     # Skipped: the four rows and two extra cases that need fault hooks or the signing secret, not given here.
-    assert "37 passed, 6 skipped" in summary, summary
+    # Skipped: the rows and extra cases that need fault hooks or the signing secret, not given here.
+    assert f"{ALL - NEED_MEANS} passed, {NEED_MEANS} skipped" in summary, summary
     assert "report: " in result.stdout and "checklist" in result.stdout
 
 
@@ -85,7 +89,7 @@ def test_results_json_matches_its_schema_and_holds_the_evidence(checklist_run: C
     document = checklist_run.document()
     jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
     cases = document["cases"]
-    assert isinstance(cases, list) and len(cases) == 43
+    assert isinstance(cases, list) and len(cases) == ALL
     assert {case["row_id"] for case in cases if case["checklist_row"]} == row_ids()
     for case in cases:
         if case["outcome"] == "skipped":
@@ -110,10 +114,10 @@ def test_results_json_matches_its_schema_and_holds_the_evidence(checklist_run: C
 def test_junit_has_one_testcase_per_case_named_by_row_id(checklist_run: ChecklistRun) -> None:
     xml = JUnitXml.fromfile(str(checklist_run.report / "junit.xml"))
     testcases = [case for suite in xml for case in suite]
-    assert len(testcases) == 43
+    assert len(testcases) == ALL
     assert {case.name.split(" ")[0] for case in testcases} == row_ids() | {"EXTRA-DB-01", "EXTRA-REDIS-01"}
     skipped = [case for case in testcases if any(isinstance(r, Skipped) for r in case.result)]
-    assert len(skipped) == 6
+    assert len(skipped) == NEED_MEANS
     assert all(case.system_out for case in testcases)
     executed = [case for case in testcases if case not in skipped]
     assert all("X-Request-ID" in str(case.system_out) for case in executed)
@@ -131,7 +135,7 @@ def test_checklist_md_fills_in_every_row(checklist_run: ChecklistRun, stack: Run
         assert f"| {service} | `{url}` |" in text
     assert f"# 🧾 Чек-лист: `auth` (`{stack.base_urls['auth']}`)" in text
     assert "http://localhost:8001" not in text
-    assert "| всего | 37 | 0 | 0 | 6 | 0 | 43 |" in text
+    assert f"| всего | {ALL - NEED_MEANS} | 0 | 0 | {NEED_MEANS} | 0 | {ALL} |" in text
     # Skipped rows say why and show no status of some other call; @extra rows have their Gherkin titles.
     webhook_04 = next(line for line in text.splitlines() if line.startswith("| WEBHOOK-04 "))
     assert "⏭ skipped: needs FAULT_DB_DOWN_CMD" in webhook_04 and "| — |" in webhook_04
@@ -163,7 +167,7 @@ def test_report_html_renders_in_a_browser(checklist_run: ChecklistRun) -> None:
     missing = browser_unavailable()
     if missing:
         pytest.skip(missing)
-    check_report_in_browser(checklist_run.report / "report.html", 43, checklist_run.report / "report.png")
+    check_report_in_browser(checklist_run.report / "report.html", ALL, checklist_run.report / "report.png")
 
 
 @on_embedded_stack

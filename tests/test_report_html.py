@@ -96,6 +96,7 @@ def _exchange(
         },
         "request_body": request_body,
         "request_id_sent": sent,
+        "started_at": "2026-12-03T16:20:40.000+00:00",
         "status": status,
         "response_headers": response_headers,
         "response_body": response_body,
@@ -118,11 +119,13 @@ def _case(
     message: str | None = None,
     reason: str | None = None,
     subject_seq: int | None = None,
+    case_id: str | None = None,
 ) -> dict[str, Any]:
     suffix = f"[{next(iter(example.values()))}]" if example else ""
     return {
         "nodeid": f"test_checklist.py::test_{(row_id or 'extra').lower().replace('-', '_')}{suffix}",
         "row_id": row_id,
+        "case_id": row_id or case_id or "EXTRA-TEST-01",
         "service": service,
         "endpoint": None if row_id is None else ENDPOINTS[service],
         "title": title,
@@ -325,6 +328,7 @@ def _cases() -> list[dict[str, Any]]:
             "test_checklist.py::test_health_endpoints",
             "passed",
             [_exchange(1, "primary", "users", "GET", "/health", 200, "ok", key="extra")],
+            case_id="EXTRA-HEALTH-01",
         ),
         _case(
             None,
@@ -333,6 +337,7 @@ def _cases() -> list[dict[str, Any]]:
             "failed",
             [_exchange(1, "primary", "auth", "GET", "/health", 500, "down", key="extra-long")],
             message="expected 200, got 500: " + "x" * 300,  # a verdict line with no place to break
+            case_id="EXTRA-LONG-01",
         ),
     ]
 
@@ -681,7 +686,7 @@ def test_changes_since_the_earlier_run_grouped_by_kind() -> None:
     kinds = re.findall(r'<ul class="change-list" data-kind="([^"]+)">(.*?)</ul>', section, re.S)
     grouped = {kind: re.findall(r'<span class="row-id">(.*?)</span>', items) for kind, items in kinds}
     assert grouped == {
-        "newly failing": ["AUTH-LOGIN-04", "extra"],  # the long @extra case is new, and fails
+        "newly failing": ["AUTH-LOGIN-04", "EXTRA-LONG-01"],  # the long @extra case is new, and fails
         "newly blocked": ["USERS-CREATE-01"],
         "fixed": ["WEBHOOK-03"],
         "other": ["CROSS-01"],

@@ -19,10 +19,10 @@ KINDS = (
 
 
 def case_key(case: dict[str, Any]) -> str:
-    """A case's identity across runs: its row ID (or title) and example."""
+    """A case's identity across runs: its row ID (or EXTRA- id) and example."""
     example = case.get("example") or {}
     suffix = "[" + ",".join(f"{k}={v}" for k, v in example.items()) + "]" if example else ""
-    return f"{case.get('row_id') or case.get('title')}{suffix}"
+    return f"{case.get('case_id') or case.get('row_id') or case.get('title')}{suffix}"
 
 
 def same_target(one: dict[str, Any], other: dict[str, Any]) -> bool:

@@ -179,6 +179,7 @@ def _case_view(case: dict[str, Any], index: int, anchor: str) -> dict[str, Any]:
         "index": index,
         "anchor": anchor,
         "row_id": case.get("row_id"),
+        "case_id": case.get("case_id") or case.get("row_id"),  # cases beyond the checklist: their EXTRA- id
         "service": case.get("service"),
         "outcome": outcome,
         "title": case.get("title"),
