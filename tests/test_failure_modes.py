@@ -7,15 +7,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 import pytest
 
+from harness.faults.proxy import start_proxy
 from reference_impl.core.config import Settings
 from reference_impl.core.tokens import TokenType, issue_token
 from reference_impl.stack.api import API_PREFIXES, RunningStack
-from reference_impl.stack.processes import free_port
+from reference_impl.stack.processes import free_port, wait_until
 from tests.conftest import Api, webhook_payload
 from tests.lone_service import lone_service
 
@@ -43,6 +45,58 @@ def test_webhook_database_unreachable_is_503_within_2s(
     assert (response.status_code, response.json()) == (503, {"detail": "Database error"})
     assert len(response.headers.get_list("X-Request-ID")) == 1
     assert elapsed < 2.0
+
+
+def _via(database_url: str, port: int) -> str:
+    """The same DSN, pointed at a local port (the fault proxy)."""
+    parts = urlsplit(database_url)
+    credentials, _, _ = parts.netloc.rpartition("@")
+    return parts._replace(
+        netloc=f"{credentials}@127.0.0.1:{port}" if credentials else f"127.0.0.1:{port}"
+    ).geturl()
+
+
+def _request(service: str, url: str, token: str) -> httpx.Response:
+    if service == "webhook":
+        return httpx.post(url, json=webhook_payload(), timeout=10)
+    return httpx.get(f"{url}/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+@pytest.mark.parametrize("service", ["webhook", "users"])
+def test_every_way_the_database_can_be_unreachable_is_503_within_2s(
+    stack: RunningStack, api: Api, tmp_path: Path, service: str
+) -> None:
+    """Refused (cut), reset and frozen (a paused server: connections open, no byte moves), through the harness's
+    fault proxy; each time for a request on a pooled connection and one that must connect, then back to 200."""
+    _, tokens = api.registered()
+    database = urlsplit(stack.database_url)
+    assert database.hostname and database.port
+    with (
+        start_proxy(database.hostname, database.port) as proxy,
+        lone_service(
+            service, stack, tmp_path, database_url=_via(stack.database_url, proxy.listen_port)
+        ) as url,
+    ):
+        for mode in ("cut", "reset", "freeze"):
+            assert _request(service, url, tokens["access_token"]).status_code == 200  # a pooled connection
+            getattr(proxy.control, mode)()
+            try:
+                for attempt in ("pooled connection", "new connection"):
+                    started = time.monotonic()
+                    response = _request(service, url, tokens["access_token"])
+                    elapsed = time.monotonic() - started
+                    assert (response.status_code, response.json()) == (503, {"detail": "Database error"}), (
+                        mode,
+                        attempt,
+                    )
+                    assert elapsed < 2.0, (mode, attempt, elapsed)
+            finally:
+                proxy.control.restore()
+            wait_until(
+                lambda: _request(service, url, tokens["access_token"]).status_code == 200,
+                timeout=10,
+                what=f"{service} to answer 200 after the {mode}",
+            )
 
 
 def test_users_fail_closed_when_redis_is_unreachable(stack: RunningStack, api: Api, tmp_path: Path) -> None:

@@ -27,11 +27,11 @@ class Settings(BaseSettings):
     # Off when a supervisor already captures stderr: the JSON file is the record, stderr is for crashes.
     log_to_stderr: bool = True
 
-    # Database unreachable must become a 503 within 2 s: connect and query budgets stay below that.
+    # Database unreachable must become a 503 within 2 s: connect and query budgets stay below that. The command
+    # budget bounds a whole `connection()` block (acquiring included); a connection that overruns it is aborted,
+    # not cancelled, since a frozen server would never answer the cancel request.
     db_connect_timeout_seconds: float = 1.0
     db_command_timeout_seconds: float = 1.5
-    # Waiting for a free pooled connection under load is not an outage: it gets a little longer, still < 2 s.
-    db_acquire_timeout_seconds: float = 1.5
     db_pool_min_size: int = 0
     db_pool_max_size: int = 20
     redis_timeout_seconds: float = 1.0
