@@ -156,6 +156,11 @@ def test_webhook_unknown_function_error_is_500(stack: RunningStack) -> None:
 
 def test_token_for_a_deleted_user_is_refused(stack: RunningStack, api: Api) -> None:
     settings = Settings(jwt_secret=stack.jwt_secret)
-    ghost = issue_token(settings, "00000000-0000-4000-8000-000000000000", TokenType.ACCESS)
+    ghost = issue_token(
+        settings,
+        "00000000-0000-4000-8000-000000000000",
+        "00000000-0000-4000-8000-000000000001",
+        TokenType.ACCESS,
+    )
     assert ghost.claims.expires_at > datetime.now(UTC)
     assert api.me(ghost.token).status_code == 401

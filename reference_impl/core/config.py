@@ -50,11 +50,23 @@ class Settings(BaseSettings):
     login_failures_per_account: int = 10
     login_failures_per_address: int = 100
     login_failure_window_seconds: int = 60
+    # Addresses (or CIDRs, comma-separated) of reverse proxies whose X-Forwarded-For names the client. Empty: the
+    # header is ignored and the client is the TCP peer, so no one can pick the address the throttle counts.
+    trusted_proxies: str = ""
+
+    # Groups are roles. Public registration may ask only for these (comma-separated); any other existing group
+    # is 403. The admin group may give any group through users POST /.
+    self_assignable_groups: str = "customer"
+    admin_group: str = "admin"
 
     # Optional shared-secret check of the webhook (a deployment option, not a 2can feature): when set, the
     # body's HMAC-SHA256 in hex must be in the signature header, or the call is refused before it is parsed.
     webhook_hmac_secret: SecretStr | None = None
     webhook_signature_header: str = "X-Signature"
+
+    @property
+    def assignable_groups(self) -> list[str]:
+        return [name.strip() for name in self.self_assignable_groups.split(",") if name.strip()]
 
 
 @lru_cache

@@ -17,6 +17,8 @@ import sys
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from reference_impl.core.config import get_settings
+
 
 class NoDelayConfig(uvicorn.Config):
     def bind_socket(self) -> socket.socket:
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.app_dir:
         sys.path.insert(0, args.app_dir)
+    trusted_proxies = get_settings().trusted_proxies.strip()
     config = NoDelayConfig(
         args.app,
         host=args.host,
@@ -54,6 +57,10 @@ def main(argv: list[str] | None = None) -> None:
         # Not uvloop even where it is installed: under it, a write to a Redis connection whose server went away
         # raises RuntimeError, which redis-py does not treat as a lost connection (a 500 instead of a 503).
         loop="asyncio",
+        # X-Forwarded-For names the client only when the peer is a configured proxy; by default no one is trusted
+        # (uvicorn's own default trusts loopback, so any local process could pick the address the throttle counts).
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=trusted_proxies or None,
     )
     if config.workers > 1:
         # As uvicorn.run does for workers, with the socket bound by NoDelayConfig.
