@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     self_assignable_groups: str = "customer"
     admin_group: str = "admin"
 
+    # HTTP served without a proxy: the request line and headers together may take at most this many bytes (431
+    # beyond) and must arrive within this many seconds of their first byte (408 and closed beyond).
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    http_header_timeout_seconds: float = Field(default=5.0, gt=0)
+
     # Optional shared-secret check of the webhook (a deployment option, not a 2can feature): when set, the
     # body's HMAC-SHA256 in hex must be in the signature header, or the call is refused before it is parsed.
     webhook_hmac_secret: SecretStr | None = None
