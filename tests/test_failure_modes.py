@@ -1,6 +1,8 @@
 """What the services answer when their database or Redis fails, and when the database function breaks."""
 
 import asyncio
+import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ import pytest
 from harness.faults.proxy import start_proxy
 from reference_impl.core.config import Settings
 from reference_impl.core.tokens import TokenType, issue_token
-from reference_impl.stack.api import API_PREFIXES, RunningStack
+from reference_impl.stack.api import API_PREFIXES, RunningStack, StackConfig, reference_stack
 from reference_impl.stack.processes import free_port, wait_until
 from tests.conftest import Api, webhook_payload
 from tests.lone_service import lone_service
@@ -164,3 +166,74 @@ def test_token_for_a_deleted_user_is_refused(stack: RunningStack, api: Api) -> N
     )
     assert ghost.claims.expires_at > datetime.now(UTC)
     assert api.me(ghost.token).status_code == 401
+
+
+def test_every_acknowledged_payment_survives_a_postgres_crash(tmp_path: Path) -> None:
+    """Under webhook load, a PostgreSQL backend is killed with SIGKILL: the server goes through crash recovery
+    (shared memory, and any WAL not yet written, is lost). Every payment answered with 200 must be stored: the
+    embedded server runs with synchronous_commit=off, and the payment transaction must turn it on for itself.
+    A stack of its own: the crash takes every connection of the server down."""
+    config = StackConfig(backend="embedded", ports={"auth": 0, "users": 0, "webhook": 0}, log_dir=tmp_path)
+    with reference_stack(config) as stack:
+        acknowledged: list[str] = []
+        refused = 0
+
+        async def load() -> None:
+            nonlocal refused
+            stop = asyncio.Event()
+            limits = httpx.Limits(max_connections=16)
+            async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+
+                async def sender() -> None:
+                    nonlocal refused
+                    while not stop.is_set():
+                        payload = webhook_payload()
+                        try:
+                            response = await client.post(stack.base_urls["webhook"], json=payload)
+                        except httpx.HTTPError:
+                            refused += 1
+                            continue
+                        if response.status_code == 200:
+                            acknowledged.append(payload["Id"])
+                        else:
+                            refused += 1
+
+                async def until(count: int, what: str) -> None:
+                    deadline = time.monotonic() + 30
+                    while len(acknowledged) < count:
+                        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+                        await asyncio.sleep(0.01)  # polling the senders' progress
+
+                async def crash() -> None:
+                    try:
+                        await until(300, "the load to flow")
+                        conn = await asyncpg.connect(stack.database_url)
+                        try:
+                            pids = await conn.fetch(
+                                "SELECT pid FROM pg_stat_activity"
+                                " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                            )
+                        finally:
+                            await conn.close()
+                        os.kill(pids[0]["pid"], signal.SIGKILL)
+                        crashed_at = len(acknowledged)
+                        await until(crashed_at + 300, "payments to be acknowledged again after recovery")
+                    finally:
+                        stop.set()
+
+                await asyncio.gather(crash(), *(sender() for _ in range(16)))
+
+        asyncio.run(load())
+
+        async def stored() -> int:
+            conn = await asyncpg.connect(stack.database_url)
+            try:
+                count: int = await conn.fetchval(
+                    "SELECT count(*) FROM to_can.payments WHERE id = ANY($1::text[])", acknowledged
+                )
+                return count
+            finally:
+                await conn.close()
+
+        assert refused > 0, "the crash went unnoticed: no request failed"
+        assert asyncio.run(stored()) == len(acknowledged), f"{len(acknowledged)} acknowledged"
