@@ -33,7 +33,9 @@ SecondLogin = Annotated[
     ),
 ]
 PHONE_PATTERN = r"^\+?[0-9]{5,20}$"
-Phone = Annotated[str, NFKC, StringConstraints(pattern=PHONE_PATTERN)]
+Phone = Annotated[
+    str, NFKC, FullMatch(PHONE_PATTERN, "phone", "phone must be 5 to 20 digits, optionally after a '+'")
+]
 GroupName = Annotated[str, StringConstraints(min_length=1, max_length=64), SINGLE_LINE]
 # Any password can be tried at login; only a new one must meet the policy below.
 Password = Annotated[str, StringConstraints(max_length=256), SINGLE_LINE]
