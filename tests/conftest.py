@@ -1,10 +1,12 @@
 """Fixtures for the reference implementation's tests: a real stack per backend, real HTTP clients."""
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import redis
@@ -29,9 +31,6 @@ def _external_unavailable() -> str | None:
     except (redis.RedisError, OSError) as exc:
         return f"Redis at {EXTERNAL_REDIS_URL} does not answer: {exc}"
     try:
-        import asyncio
-
-        import asyncpg
 
         async def probe() -> None:
             conn = await asyncpg.connect(EXTERNAL_DATABASE_URL, timeout=2)
@@ -110,6 +109,54 @@ class Api:
 
     def post_webhook(self, payload: dict[str, Any], **kwargs: Any) -> httpx.Response:
         return self.webhook.post("/webhook", json=payload, **kwargs)
+
+
+def sql(stack: RunningStack, query: str, *args: object) -> list[asyncpg.Record]:
+    """One statement on the stack's database, over a connection of its own."""
+
+    async def run() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def admin_tokens(api: Api, stack: RunningStack) -> dict[str, Any]:
+    """The tokens of a new user made an admin in the database: the admin group is given by no public path."""
+    account, tokens = api.registered()
+    sql(
+        stack,
+        "INSERT INTO users.user_groups (user_id, group_id) SELECT u.id, g.id FROM users.users u, users.groups g"
+        " WHERE u.second_login = $1 AND g.name = 'admin'",
+        account["second_login"],
+    )
+    return tokens
+
+
+def explain(response: httpx.Response) -> str:
+    """The refusal's reason as one line; asserts the `{"detail": ...}` shape on the way."""
+    body = response.json()
+    assert isinstance(body, dict) and set(body) == {"detail"}, body
+    detail = body["detail"]
+    if isinstance(detail, str):
+        assert detail
+        return detail
+    # FastAPI's validation shape: a list of {"type", "loc", "msg", ...}.
+    assert isinstance(detail, list) and detail, body
+    for error in detail:
+        assert {"type", "loc", "msg"} <= error.keys(), error
+    return "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in detail)
+
+
+def assert_refused(response: httpx.Response, status: int, *mentions: str) -> str:
+    assert response.status_code == status, f"{response.status_code}: {response.text[:500]}"
+    reason = explain(response)
+    for mention in mentions:
+        assert mention in reason, f"{mention!r} not in {reason!r}"
+    return reason
 
 
 def bearer(token: str | None) -> dict[str, str]:

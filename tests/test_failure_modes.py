@@ -1,21 +1,25 @@
 """What the services answer when their database or Redis fails, and when the database function breaks."""
 
 import asyncio
+import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 import pytest
 
+from harness.faults.proxy import start_proxy
 from reference_impl.core.config import Settings
 from reference_impl.core.tokens import TokenType, issue_token
-from reference_impl.stack.api import API_PREFIXES, RunningStack
-from reference_impl.stack.processes import free_port
+from reference_impl.stack.api import API_PREFIXES, RunningStack, StackConfig, reference_stack
+from reference_impl.stack.processes import free_port, wait_until
 from tests.conftest import Api, webhook_payload
 from tests.lone_service import lone_service
 
@@ -43,6 +47,58 @@ def test_webhook_database_unreachable_is_503_within_2s(
     assert (response.status_code, response.json()) == (503, {"detail": "Database error"})
     assert len(response.headers.get_list("X-Request-ID")) == 1
     assert elapsed < 2.0
+
+
+def _via(database_url: str, port: int) -> str:
+    """The same DSN, pointed at a local port (the fault proxy)."""
+    parts = urlsplit(database_url)
+    credentials, _, _ = parts.netloc.rpartition("@")
+    return parts._replace(
+        netloc=f"{credentials}@127.0.0.1:{port}" if credentials else f"127.0.0.1:{port}"
+    ).geturl()
+
+
+def _request(service: str, url: str, token: str) -> httpx.Response:
+    if service == "webhook":
+        return httpx.post(url, json=webhook_payload(), timeout=10)
+    return httpx.get(f"{url}/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+@pytest.mark.parametrize("service", ["webhook", "users"])
+def test_every_way_the_database_can_be_unreachable_is_503_within_2s(
+    stack: RunningStack, api: Api, tmp_path: Path, service: str
+) -> None:
+    """Refused (cut), reset and frozen (a paused server: connections open, no byte moves), through the harness's
+    fault proxy; each time for a request on a pooled connection and one that must connect, then back to 200."""
+    _, tokens = api.registered()
+    database = urlsplit(stack.database_url)
+    assert database.hostname and database.port
+    with (
+        start_proxy(database.hostname, database.port) as proxy,
+        lone_service(
+            service, stack, tmp_path, database_url=_via(stack.database_url, proxy.listen_port)
+        ) as url,
+    ):
+        for mode in ("cut", "reset", "freeze"):
+            assert _request(service, url, tokens["access_token"]).status_code == 200  # a pooled connection
+            getattr(proxy.control, mode)()
+            try:
+                for attempt in ("pooled connection", "new connection"):
+                    started = time.monotonic()
+                    response = _request(service, url, tokens["access_token"])
+                    elapsed = time.monotonic() - started
+                    assert (response.status_code, response.json()) == (503, {"detail": "Database error"}), (
+                        mode,
+                        attempt,
+                    )
+                    assert elapsed < 2.0, (mode, attempt, elapsed)
+            finally:
+                proxy.control.restore()
+            wait_until(
+                lambda: _request(service, url, tokens["access_token"]).status_code == 200,
+                timeout=10,
+                what=f"{service} to answer 200 after the {mode}",
+            )
 
 
 def test_users_fail_closed_when_redis_is_unreachable(stack: RunningStack, api: Api, tmp_path: Path) -> None:
@@ -102,6 +158,82 @@ def test_webhook_unknown_function_error_is_500(stack: RunningStack) -> None:
 
 def test_token_for_a_deleted_user_is_refused(stack: RunningStack, api: Api) -> None:
     settings = Settings(jwt_secret=stack.jwt_secret)
-    ghost = issue_token(settings, "00000000-0000-4000-8000-000000000000", TokenType.ACCESS)
+    ghost = issue_token(
+        settings,
+        "00000000-0000-4000-8000-000000000000",
+        "00000000-0000-4000-8000-000000000001",
+        TokenType.ACCESS,
+    )
     assert ghost.claims.expires_at > datetime.now(UTC)
     assert api.me(ghost.token).status_code == 401
+
+
+def test_every_acknowledged_payment_survives_a_postgres_crash(tmp_path: Path) -> None:
+    """Under webhook load, a PostgreSQL backend is killed with SIGKILL: the server goes through crash recovery
+    (shared memory, and any WAL not yet written, is lost). Every payment answered with 200 must be stored: the
+    embedded server runs with synchronous_commit=off, and the payment transaction must turn it on for itself.
+    A stack of its own: the crash takes every connection of the server down."""
+    config = StackConfig(backend="embedded", ports={"auth": 0, "users": 0, "webhook": 0}, log_dir=tmp_path)
+    with reference_stack(config) as stack:
+        acknowledged: list[str] = []
+        refused = 0
+
+        async def load() -> None:
+            nonlocal refused
+            stop = asyncio.Event()
+            limits = httpx.Limits(max_connections=16)
+            async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+
+                async def sender() -> None:
+                    nonlocal refused
+                    while not stop.is_set():
+                        payload = webhook_payload()
+                        try:
+                            response = await client.post(stack.base_urls["webhook"], json=payload)
+                        except httpx.HTTPError:
+                            refused += 1
+                            continue
+                        if response.status_code == 200:
+                            acknowledged.append(payload["Id"])
+                        else:
+                            refused += 1
+
+                async def until(count: int, what: str) -> None:
+                    deadline = time.monotonic() + 30
+                    while len(acknowledged) < count:
+                        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+                        await asyncio.sleep(0.01)  # polling the senders' progress
+
+                async def crash() -> None:
+                    try:
+                        await until(300, "the load to flow")
+                        conn = await asyncpg.connect(stack.database_url)
+                        try:
+                            pids = await conn.fetch(
+                                "SELECT pid FROM pg_stat_activity"
+                                " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                            )
+                        finally:
+                            await conn.close()
+                        os.kill(pids[0]["pid"], signal.SIGKILL)
+                        crashed_at = len(acknowledged)
+                        await until(crashed_at + 300, "payments to be acknowledged again after recovery")
+                    finally:
+                        stop.set()
+
+                await asyncio.gather(crash(), *(sender() for _ in range(16)))
+
+        asyncio.run(load())
+
+        async def stored() -> int:
+            conn = await asyncpg.connect(stack.database_url)
+            try:
+                count: int = await conn.fetchval(
+                    "SELECT count(*) FROM to_can.payments WHERE id = ANY($1::text[])", acknowledged
+                )
+                return count
+            finally:
+                await conn.close()
+
+        assert refused > 0, "the crash went unnoticed: no request failed"
+        assert asyncio.run(stored()) == len(acknowledged), f"{len(acknowledged)} acknowledged"

@@ -202,3 +202,66 @@ def test_a_busy_listen_port_is_a_clear_error(echo_port: int) -> None:
         expected = rf"(?s)upstream 127\.0\.0\.1:{echo_port} did not come up \(exited with code 1\).*in use"
         with pytest.raises(ProxyError, match=expected), start_proxy(LOOPBACK, echo_port, listen_port=port):
             pass
+
+
+def assert_silent(sock: socket.socket, seconds: float = 0.3) -> None:
+    """Nothing arrives, and the connection stays open: a frozen peer."""
+    sock.settimeout(seconds)
+    with pytest.raises(TimeoutError):
+        sock.recv(1024)
+    sock.settimeout(TIMEOUT)
+
+
+def test_freeze_holds_every_byte_until_restore(proxy: RunningProxy) -> None:
+    with connect(proxy.listen_port) as open_before:
+        assert round_trip(open_before, b"before") == b"before"
+        proxy.control.freeze()
+        assert proxy.control.status() == "freeze open=1"
+        open_before.sendall(b"held")
+        assert_silent(open_before)
+        # A new connection is accepted (no refusal, no reset) and then hears nothing either.
+        with connect(proxy.listen_port) as opened_during:
+            opened_during.sendall(b"also held")
+            assert_silent(opened_during)
+            proxy.control.restore()
+            # What was sent during the freeze is delivered once it ends.
+            assert open_before.recv(1024) == b"held"
+            received = b""
+            while len(received) < len(b"also held"):
+                received += opened_during.recv(1024)
+            assert received == b"also held"
+    assert proxy.control.status().startswith("pass")
+
+
+def test_reset_drops_open_connections_and_resets_new_ones(proxy: RunningProxy) -> None:
+    with connect(proxy.listen_port) as first:
+        assert round_trip(first, b"before") == b"before"
+        started = time.monotonic()
+        proxy.control.reset()
+        assert_dropped(first)
+        assert time.monotonic() - started < PROMPT
+    # Still listening: the connect succeeds (or is reset before it returns), and the connection dies at once.
+    try:
+        sock = connect(proxy.listen_port)
+    except ConnectionResetError:
+        pass
+    else:
+        with sock:
+            assert_dropped(sock)
+    assert proxy.control.status() == "reset open=0"
+    proxy.control.restore()
+    with connect(proxy.listen_port) as after:
+        assert round_trip(after, b"after") == b"after"
+
+
+def test_freeze_and_reset_after_a_cut_listen_again(proxy: RunningProxy) -> None:
+    proxy.control.cut()
+    proxy.control.freeze()
+    with connect(proxy.listen_port) as sock:  # accepted again, but silent
+        sock.sendall(b"x")
+        assert_silent(sock)
+        proxy.control.reset()
+        assert_dropped(sock)
+    proxy.control.restore()
+    with connect(proxy.listen_port) as sock:
+        assert round_trip(sock, b"ok") == b"ok"

@@ -12,16 +12,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import jwt
 import pytest
+import redis
 from pwdlib import PasswordHash
 
 from harness.data import new_account
 from reference_impl.core.config import Settings
 from reference_impl.stack.api import RunningStack
-from tests.conftest import Api, bearer, unique, webhook_payload
+from tests.conftest import Api, admin_tokens, assert_refused, bearer, sql, unique, webhook_payload
 from tests.lone_service import lone_service
 
 RACERS = 20
@@ -34,17 +34,6 @@ async def _together(requests: list[tuple[str, str, dict[str, Any]]]) -> list[htt
         return await asyncio.gather(
             *(client.request(method, url, **kwargs) for method, url, kwargs in requests)
         )
-
-
-def _sql(stack: RunningStack, query: str, *args: object) -> list[asyncpg.Record]:
-    async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(stack.database_url)
-        try:
-            return await conn.fetch(query, *args)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 # ---- races ----------------------------------------------------------------------------------------------------
@@ -81,7 +70,7 @@ def test_concurrent_webhooks_with_one_id_store_one_payment(stack: RunningStack) 
     responses = asyncio.run(_together([("POST", stack.base_urls["webhook"], {"json": payload})] * RACERS))
     assert {response.status_code for response in responses} == {200}
     assert len({response.text for response in responses}) == 1
-    rows = _sql(stack, "SELECT count(*) AS n FROM to_can.payments WHERE id = $1", payload["Id"])
+    rows = sql(stack, "SELECT count(*) AS n FROM to_can.payments WHERE id = $1", payload["Id"])
     assert rows[0]["n"] == 1
 
 
@@ -189,7 +178,7 @@ def test_access_token_is_refused_as_a_refresh_token(api: Api) -> None:
 def test_token_of_a_deleted_user_is_refused(api: Api, stack: RunningStack) -> None:
     _, tokens = api.registered()
     user_id = api.me(tokens["access_token"]).json()["id"]
-    _sql(stack, "DELETE FROM users.users WHERE id = $1::uuid", user_id)
+    sql(stack, "DELETE FROM users.users WHERE id = $1::uuid", user_id)
     for response in (
         api.me(tokens["access_token"]),
         api.users.get(f"/{user_id}", headers=bearer(tokens["access_token"])),
@@ -199,13 +188,152 @@ def test_token_of_a_deleted_user_is_refused(api: Api, stack: RunningStack) -> No
     assert api.refresh(tokens["refresh_token"]).status_code == 401
 
 
+# ---- sessions: logout and deactivation, kept in PostgreSQL -------------------------------------------------------
+
+
+def _flush_redis(stack: RunningStack) -> None:
+    """What a restart of Redis without persistence does to the stack's keys (the blacklist among them)."""
+    with redis.Redis.from_url(stack.redis_url) as client:
+        client.flushdb()
+
+
+def test_logout_holds_after_redis_loses_its_keys(api: Api, stack: RunningStack) -> None:
+    """Logout ends every session of the user (AUTH-LOGOUT-05/06), and Redis losing the blacklist brings none back."""
+    account, tokens = api.registered()
+    other = api.login(account["second_login"], account["password"]).json()  # a second session
+    user_id = api.me(tokens["access_token"]).json()["id"]
+    assert api.logout(tokens["access_token"]).status_code == 200
+    _flush_redis(stack)
+    for session in (tokens, other):
+        access = session["access_token"]
+        assert api.me(access).status_code == 401
+        assert api.users.get(f"/{user_id}", headers=bearer(access)).status_code == 401
+        assert api.users.post("/", json=new_account(), headers=bearer(access)).status_code == 401
+        assert api.logout(access).status_code == 401
+        assert api.refresh(session["refresh_token"]).status_code == 401
+    fresh = api.login(account["second_login"], account["password"]).json()  # a new login is a new session
+    assert api.me(fresh["access_token"]).status_code == 200
+
+
+def test_reused_refresh_token_ends_the_sessions_access_tokens_too(api: Api) -> None:
+    _, tokens = api.registered()
+    rotated = api.refresh(tokens["refresh_token"]).json()
+    assert api.refresh(tokens["refresh_token"]).status_code == 401  # reuse: the session is revoked
+    assert api.me(rotated["access_token"]).status_code == 401
+
+
+def test_a_deactivated_users_tokens_are_refused_at_once(api: Api, stack: RunningStack) -> None:
+    account, tokens = api.registered()
+    user_id = api.me(tokens["access_token"]).json()["id"]
+    sql(stack, "UPDATE users.users SET is_active = false WHERE id = $1::uuid", user_id)
+    assert api.me(tokens["access_token"]).status_code == 401
+    assert api.users.get(f"/{user_id}", headers=bearer(tokens["access_token"])).status_code == 401
+    assert api.logout(tokens["access_token"]).status_code == 401
+    assert api.refresh(tokens["refresh_token"]).status_code == 401
+    assert api.login(account["second_login"], account["password"]).status_code == 401
+    # Deactivation ended the sessions: reactivating does not bring the old tokens back.
+    sql(stack, "UPDATE users.users SET is_active = true WHERE id = $1::uuid", user_id)
+    assert api.me(tokens["access_token"]).status_code == 401
+    assert api.refresh(tokens["refresh_token"]).status_code == 401
+    assert api.login(account["second_login"], account["password"]).status_code == 200
+
+
+# ---- identifiers, roles, passwords, contacts ---------------------------------------------------------------------
+
+
+def test_a_second_login_cannot_take_another_accounts_email_or_phone(api: Api) -> None:
+    victim, _ = api.registered()
+    for field in ("email", "phone"):
+        response = api.register(new_account(second_login=victim[field], password="attacker-password"))
+        assert_refused(response, 422, "second_login")
+    for field in ("second_login", "email", "phone"):
+        assert api.login(victim[field], victim["password"]).status_code == 200
+        assert api.login(victim[field], "attacker-password").status_code == 401
+
+
+def test_variants_of_a_login_are_one_account_or_refused(api: Api) -> None:
+    tag = unique("")
+    account, _ = api.registered(second_login=f"Anna_{tag}")
+    for same in (f"anna_{tag}", f"ANNA_{tag}", "".join(chr(ord(c) + 0xFEE0) for c in "Anna") + f"_{tag}"):
+        response = api.register(new_account(second_login=same))  # lower case, upper case, fullwidth
+        assert (response.status_code, response.json()) == (
+            400,
+            {"detail": "User with this second_login already exists"},
+        )
+        assert api.login(same, account["password"]).status_code == 200
+    for other_script in (
+        f"\u0410nna_{tag}",
+        f"Anna\u200b_{tag}",
+        f"A\u0301nna_{tag}",
+    ):  # Cyrillic А, zero-width, NFD
+        assert_refused(api.register(new_account(second_login=other_script)), 422, "second_login")
+    fullwidth_email = account["email"].replace("@", "\uff20").upper()
+    assert api.login(fullwidth_email, account["password"]).status_code == 200
+
+
+def test_public_registration_gives_only_self_assignable_groups(api: Api) -> None:
+    for groups in (["admin"], ["customer", "admin"]):
+        response = api.register(new_account(group_names=groups))
+        assert (response.status_code, response.json()) == (403, {"detail": "group cannot be assigned: admin"})
+    # AUTH-REG-05 unchanged: an unknown group is named first, with 400.
+    response = api.register(new_account(group_names=["nonexistent", "admin"]))
+    assert (response.status_code, response.json()) == (400, {"detail": "group not found: nonexistent"})
+
+
+def test_only_an_admin_creates_admins(api: Api, stack: RunningStack) -> None:
+    _, customer = api.registered()
+    as_customer = bearer(customer["access_token"])
+    refused = api.users.post("/", json=new_account(group_names=["admin"]), headers=as_customer)
+    assert (refused.status_code, refused.json()) == (403, {"detail": "group cannot be assigned: admin"})
+    created = api.users.post("/", json=new_account(), headers=as_customer)  # USERS-CREATE-01
+    assert (created.status_code, created.json()["groups"]) == (201, ["customer"])
+    as_admin = bearer(admin_tokens(api, stack)["access_token"])
+    admin = api.users.post("/", json=new_account(group_names=["admin"]), headers=as_admin)
+    assert (admin.status_code, admin.json()["groups"]) == (201, ["admin"])
+
+
+@pytest.mark.parametrize("password", ["a", " ", "1234", "seven77", "x" * 257])
+def test_passwords_follow_nist_sp_800_63b(api: Api, password: str) -> None:
+    _, tokens = api.registered()
+    for response in (
+        api.register(new_account(password=password)),
+        api.users.post("/", json=new_account(password=password), headers=bearer(tokens["access_token"])),
+    ):
+        reason = "at least 8 characters" if len(password) < 8 else "at most 256 characters"
+        assert_refused(response, 422, "password", reason)
+
+
+def test_passwords_of_eight_and_256_characters_register(api: Api) -> None:
+    for password in ("eight8ch", "p" * 256):
+        account, _ = api.registered(password=password)
+        assert api.login(account["second_login"], password).status_code == 200
+    missing = new_account()
+    del missing["password"]
+    assert (api.register(missing).status_code, api.register(missing).json()) == (
+        400,
+        {"detail": "Password is required"},
+    )
+
+
+def test_other_users_contacts_are_shown_only_to_admins(api: Api, stack: RunningStack) -> None:
+    other, other_tokens = api.registered()
+    other_id = api.me(other_tokens["access_token"]).json()["id"]
+    _, caller = api.registered()
+    seen = api.users.get(f"/{other_id}", headers=bearer(caller["access_token"])).json()
+    assert (seen["id"], seen["groups"], seen["contacts"]) == (other_id, ["customer"], None)
+    own = api.users.get(f"/{other_id}", headers=bearer(other_tokens["access_token"])).json()
+    assert own["contacts"] == {"email": other["email"], "phone": other["phone"]}
+    by_admin = api.users.get(f"/{other_id}", headers=bearer(admin_tokens(api, stack)["access_token"])).json()
+    assert by_admin["contacts"] == {"email": other["email"], "phone": other["phone"]}
+
+
 # ---- password storage -------------------------------------------------------------------------------------------
 
 
 def test_passwords_are_stored_as_argon2id_with_the_configured_cost(api: Api, stack: RunningStack) -> None:
     account, tokens = api.registered()
     user_id = api.me(tokens["access_token"]).json()["id"]
-    [row] = _sql(stack, "SELECT password_hash FROM users.users WHERE id = $1::uuid", user_id)
+    [row] = sql(stack, "SELECT password_hash FROM users.users WHERE id = $1::uuid", user_id)
     settings = Settings()
     cost = (
         f"m={settings.password_hash_memory_kib},t={settings.password_hash_time_cost},"
@@ -220,7 +348,7 @@ def test_a_hash_made_with_another_cost_still_logs_in(api: Api, stack: RunningSta
     account, tokens = api.registered()
     user_id = api.me(tokens["access_token"]).json()["id"]
     stronger = PasswordHash.recommended().hash(account["password"])  # 64 MiB, 3 passes, 4 lanes
-    _sql(stack, "UPDATE users.users SET password_hash = $2 WHERE id = $1::uuid", user_id, stronger)
+    sql(stack, "UPDATE users.users SET password_hash = $2 WHERE id = $1::uuid", user_id, stronger)
     assert api.login(account["second_login"], account["password"]).status_code == 200
     assert api.login(account["second_login"], account["password"] + "x").status_code == 401
 
@@ -242,11 +370,35 @@ def test_repeated_failures_on_one_account_get_429_with_retry_after(api: Api) -> 
     assert api.login(other["email"], other["password"]).status_code == 200
 
 
+def test_lockout_holds_for_every_identifier_of_the_account(api: Api) -> None:
+    """Failures are counted per account, whichever identifier (and spelling) named it."""
+    account, _ = api.registered()
+    for login in [account["second_login"], account["second_login"].upper()] * 5:
+        assert api.login(login, "wrong-password").status_code == 401
+    for login in (account["email"], account["phone"], account["second_login"]):
+        assert api.login(login, account["password"]).status_code == 429, login
+
+
+LOGIN_LIMITS = {"LOGIN_FAILURES_PER_ADDRESS": "5", "LOGIN_FAILURES_PER_ACCOUNT": "100"}
+
+
+def test_x_forwarded_for_is_ignored_by_default(stack: RunningStack, tmp_path: Path) -> None:
+    """Without TRUSTED_PROXIES a client cannot pick the address the throttle counts: six failures, each claiming
+    another address, still come from one (loopback, shared with other tests, so the 429 may come sooner)."""
+    with lone_service("auth", stack, tmp_path, env=LOGIN_LIMITS) as url:
+        statuses = []
+        for _ in range(6):
+            body = {"login": unique("nobody"), "password": "wrong-password"}
+            spoofed = {"X-Forwarded-For": f"2001:db8::{uuid.uuid4().hex[:4]}"}
+            statuses.append(httpx.post(url + "/login", json=body, headers=spoofed, timeout=10).status_code)
+    assert 429 in statuses, statuses
+
+
 def test_repeated_failures_from_one_address_get_429(stack: RunningStack, tmp_path: Path) -> None:
-    limits = {"LOGIN_FAILURES_PER_ADDRESS": "5", "LOGIN_FAILURES_PER_ACCOUNT": "100"}
-    # uvicorn trusts X-Forwarded-For from loopback: each test address is a documentation-range string.
-    address = {"X-Forwarded-For": f"2001:db8::{uuid.uuid4().hex[:4]}"}  # unique: Redis may outlive the run
-    with lone_service("auth", stack, tmp_path, env=limits) as url:
+    # Behind a trusted proxy (loopback here), X-Forwarded-For names the client: each test address is a
+    # documentation-range string, unique because Redis may outlive the run.
+    address = {"X-Forwarded-For": f"2001:db8::{uuid.uuid4().hex[:4]}"}
+    with lone_service("auth", stack, tmp_path, env={**LOGIN_LIMITS, "TRUSTED_PROXIES": "127.0.0.1"}) as url:
         for _ in range(5):
             body = {"login": unique("nobody"), "password": "wrong-password"}
             assert httpx.post(url + "/login", json=body, headers=address, timeout=10).status_code == 401

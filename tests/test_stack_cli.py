@@ -83,3 +83,39 @@ def test_sigterm_stops_every_process(tmp_path: Path) -> None:
     finally:
         if up.poll() is None:
             up.kill()
+
+
+def _zombie_or_running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running()  # a zombie still "runs" for psutil: it is in the process table
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_a_service_that_dies_stops_up_with_its_name(tmp_path: Path) -> None:
+    """`up` supervises: a dead service is reported at once, everything else is stopped, the exit code is 1, and
+    nothing is left behind, not even a <defunct> entry."""
+    argv = [*UP, "--backend", "embedded", "--log-dir", str(tmp_path / "logs")]
+    for name in ("auth", "users", "webhook"):
+        argv += [f"--{name}-port", "0"]
+    up = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = read_until_ready(up)
+        assert lines and lines[-1].startswith("ready in"), "".join(lines) + up.stderr.read()  # type: ignore[union-attr]
+        children = psutil.Process(up.pid).children(recursive=True)
+        [users] = [
+            child
+            for child in psutil.Process(up.pid).children()
+            if "reference_impl.users.main:app" in child.cmdline()
+        ]
+        users.kill()
+        assert up.wait(10) == 1
+        stderr = up.stderr.read()  # type: ignore[union-attr]
+        assert "error: users service exited while running (code -9)" in stderr, stderr
+        wait_until(
+            lambda: not any(map(_zombie_or_running, children)), timeout=10, what="every child to be gone"
+        )
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()

@@ -3,11 +3,12 @@
 import uuid
 
 from harness.data import new_account
-from tests.conftest import Api, bearer
+from reference_impl.stack.api import RunningStack
+from tests.conftest import Api, admin_tokens, bearer
 
 
-def test_create_user_returns_the_full_object(api: Api) -> None:
-    _, tokens = api.registered()
+def test_create_user_returns_the_full_object(api: Api, stack: RunningStack) -> None:
+    tokens = admin_tokens(api, stack)
     account = new_account(group_names=["customer", "admin"], profile={"note": "x"})
     response = api.users.post("/", json=account, headers=bearer(tokens["access_token"]))
     assert response.status_code == 201

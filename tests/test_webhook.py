@@ -102,3 +102,68 @@ def test_rejected_mid_is_logged_as_warning(api: Api, stack: RunningStack) -> Non
 def test_health(api: Api, stack: RunningStack, service: str) -> None:
     response = api.auth.get(f"{stack.origins[service]}/health")
     assert (response.status_code, response.json()["status"]) == (200, "ok")
+
+
+def test_an_identical_resend_gets_the_same_answer(api: Api) -> None:
+    payload = webhook_payload(Amount="12.50")
+    first = api.post_webhook(payload)
+    assert first.status_code == 200
+    # Byte-for-byte the same callback, and the same with the amount spelt otherwise: both the same payment.
+    for resend in (payload, {**payload, "Amount": "12.5"}):
+        again = api.post_webhook(resend)
+        assert (again.status_code, again.json()) == (200, first.json())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"Amount": "99999.00"}, {"MID": "100000000002"}, {"ClientName": "Someone else"}, {"PaidAt": "now"}],
+    ids=["Amount", "MID", "ClientName", "an extra field"],
+)
+def test_a_conflicting_resend_is_409_and_discloses_nothing(api: Api, change: dict[str, str]) -> None:
+    payload = webhook_payload(Amount="12.50", ClientName="Original Client")
+    assert api.post_webhook(payload).status_code == 200
+    conflicting = api.post_webhook({**payload, **change})
+    assert (conflicting.status_code, conflicting.json()) == (
+        409,
+        {"detail": "Payment Id already used with different data"},
+    )
+
+
+def test_ids_that_differ_only_in_case_or_width_are_one_payment(api: Api, stack: RunningStack) -> None:
+    payload = webhook_payload()
+    first = api.post_webhook(payload)
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in payload["Id"])
+    for variant in (payload["Id"].upper(), fullwidth):
+        again = api.post_webhook({**payload, "Id": variant})
+        assert (again.status_code, again.json()) == (200, first.json())
+
+    async def count() -> int:
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            n: int = await conn.fetchval(
+                "SELECT count(*) FROM to_can.payments WHERE lower(id) = lower($1)", payload["Id"]
+            )
+            return n
+        finally:
+            await conn.close()
+
+    assert asyncio.run(count()) == 1
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [" {}", "{} ", "{}\u200b", "\u200b{}", "{}\u00a0x", "{}\u0430"],  # spaces, zero-width, NBSP, Cyrillic а
+    ids=["leading space", "trailing space", "zero-width after", "zero-width before", "NBSP", "Cyrillic"],
+)
+def test_ids_with_spaces_invisible_or_other_script_characters_are_422(api: Api, spoil: str) -> None:
+    payload = webhook_payload()
+    response = api.post_webhook({**payload, "Id": spoil.format(payload["Id"])})
+    assert response.status_code == 422
+    assert "visible ASCII" in response.text
+
+
+@pytest.mark.parametrize("amount", ["0", "0.00", "-5.00"])
+def test_a_zero_or_negative_amount_is_422(api: Api, amount: str) -> None:
+    response = api.post_webhook(webhook_payload(Amount=amount))
+    assert response.status_code == 422
+    assert "positive" in response.text

@@ -1,10 +1,15 @@
 """A TCP proxy that can cut a service off from a dependency (PostgreSQL, say) and reconnect it on demand.
 
-service -> proxy (127.0.0.1:listen_port) -> upstream host:port. In the *pass* state bytes flow both ways;
-`cut` stops listening (new connects are refused) and resets every open connection on both sides, so a
-client blocked on a query fails at once instead of hanging; `restore` listens again on the same port.
-It runs as its own process, driven over a loopback line protocol (`cut`, `restore`, `status`), so that
-several pytest workers can share one proxy:
+service -> proxy (127.0.0.1:listen_port) -> upstream host:port. In the *pass* state bytes flow both ways. The
+three ways a dependency becomes unreachable:
+- `cut` (refused): stops listening (new connects are refused) and resets every open connection on both sides, so
+  a client blocked on a query fails at once instead of hanging;
+- `reset`: keeps listening, but resets every open connection and every new one as soon as it is accepted;
+- `freeze` (a paused server, `docker pause`, SIGSTOP): connections stay open and new ones are accepted, but no
+  byte moves either way until `restore`; what was sent meanwhile is delivered then.
+`restore` returns to *pass*, listening again on the same port. It runs as its own process, driven over a
+loopback line protocol (`cut`, `reset`, `freeze`, `restore`, `status`), so that several pytest workers can
+share one proxy:
 
     python -m harness.faults.proxy --upstream HOST:PORT [--listen-port N] [--control-port N]
 """
@@ -41,8 +46,10 @@ def _reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while data := await reader.read(_CHUNK):
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flowing: asyncio.Event) -> None:
+    # Frozen: nothing is read (so the sender's buffers fill as with a paused peer) and nothing written.
+    while (await flowing.wait()) and (data := await reader.read(_CHUNK)):
+        await flowing.wait()
         writer.write(data)
         await writer.drain()
     if writer.can_write_eof():  # pass half-closes on: a client may shut down writing and still read
@@ -56,7 +63,9 @@ class FaultProxy:
         self.state = "pass"
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
-        self._lock = asyncio.Lock()  # cut and restore from two control clients must not interleave
+        self._lock = asyncio.Lock()  # commands from two control clients must not interleave
+        self._flowing = asyncio.Event()  # cleared while frozen
+        self._flowing.set()
 
     async def listen(self) -> None:
         # reuse_address: after a cut the port can be bound again despite connections in TIME_WAIT.
@@ -72,17 +81,36 @@ class FaultProxy:
                 self._server.close()  # closes the listening socket now: connects are refused from here on
                 await self._server.wait_closed()
                 self._server = None
-            handlers = list(self._handlers)
-            for task in handlers:
-                task.cancel()
-            # Each handler resets both of its sockets and waits until they are closed before it ends.
-            await asyncio.gather(*handlers, return_exceptions=True)
+            await self._reset_open()
+
+    async def reset(self) -> None:
+        async with self._lock:
+            self.state = "reset"  # new connections are reset by _forward as they come
+            if self._server is None:
+                await self.listen()
+            await self._reset_open()
+            self._flowing.set()
+
+    async def freeze(self) -> None:
+        async with self._lock:
+            self._flowing.clear()
+            self.state = "freeze"
+            if self._server is None:
+                await self.listen()
 
     async def restore(self) -> None:
         async with self._lock:
             if self._server is None:
                 await self.listen()
             self.state = "pass"
+            self._flowing.set()
+
+    async def _reset_open(self) -> None:
+        handlers = list(self._handlers)
+        for task in handlers:
+            task.cancel()
+        # Each handler resets both of its sockets and waits until they are closed before it ends.
+        await asyncio.gather(*handlers, return_exceptions=True)
 
     async def _forward(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
@@ -93,14 +121,15 @@ class FaultProxy:
         writers = [client_writer]
         clean = False
         try:
-            if self.state == "cut":  # accepted just before the listener closed
+            if self.state in ("cut", "reset"):  # reset, or accepted just before the listener closed
                 return
+            await self._flowing.wait()  # frozen: accepted, and then nothing
             async with asyncio.timeout(10):
                 upstream_reader, upstream_writer = await asyncio.open_connection(*self.upstream)
             writers.append(upstream_writer)
             pipes = [
-                asyncio.create_task(_pipe(client_reader, upstream_writer)),
-                asyncio.create_task(_pipe(upstream_reader, client_writer)),
+                asyncio.create_task(_pipe(client_reader, upstream_writer, self._flowing)),
+                asyncio.create_task(_pipe(upstream_reader, client_writer, self._flowing)),
             ]
             try:
                 await asyncio.gather(*pipes)
@@ -111,7 +140,7 @@ class FaultProxy:
         except OSError as exc:  # upstream down or a peer reset: drop the other side too
             logger.info("connection dropped: %s: %s", type(exc).__name__, exc)
         except asyncio.CancelledError:
-            # Only cut() cancels us, and it waits for us to end. Not re-raised: asyncio's own done-callback
+            # Only cut() and reset() cancel us, and they wait for us to end. Not re-raised: asyncio's own done-callback
             # on this task would log the cancellation as an error.
             pass
         finally:
@@ -126,10 +155,13 @@ class FaultProxy:
                     await writer.wait_closed()
 
     async def command(self, line: str) -> str:
-        if line == "cut":
-            await self.cut()
-            logger.info("cut")
-            return "ok cut"
+        if line in ("cut", "reset", "freeze"):
+            try:
+                await getattr(self, line)()
+            except OSError as exc:  # reset or freeze after a cut: the port was taken meanwhile
+                return f"error {line} failed: {exc}"
+            logger.info(line)
+            return f"ok {line}"
         if line == "restore":
             try:
                 await self.restore()
@@ -190,7 +222,8 @@ def _upstream(value: str) -> tuple[str, int]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m harness.faults.proxy", description="TCP proxy that can cut and restore its upstream."
+        prog="python -m harness.faults.proxy",
+        description="TCP proxy that can cut, reset, freeze and restore its upstream.",
     )
     parser.add_argument("--upstream", type=_upstream, required=True, help="HOST:PORT to forward to")
     parser.add_argument("--listen-port", type=int, default=0, help="proxy port on 127.0.0.1 (0: a free port)")
@@ -229,12 +262,20 @@ class ProxyControl:
         """Refuse new connections and drop open ones; returns once both are in effect."""
         self._send("cut")
 
+    def reset(self) -> None:
+        """Accept connections but reset each at once, and reset open ones; returns once in effect."""
+        self._send("reset")
+
+    def freeze(self) -> None:
+        """Move no byte on open or new connections (a paused server) until `restore`."""
+        self._send("freeze")
+
     def restore(self) -> None:
-        """Forward again, on the same listen port."""
+        """Forward again, on the same listen port (bytes held by a freeze are delivered)."""
         self._send("restore")
 
     def status(self) -> str:
-        """State and open connections, e.g. ``"pass open=3"`` or ``"cut open=0"``."""
+        """State and open connections, e.g. ``"pass open=3"``, ``"cut open=0"`` or ``"freeze open=2"``."""
         return self._send("status").removeprefix("ok status ")
 
 

@@ -1,24 +1,52 @@
-"""The caller as a live account: a valid access token whose user still exists and is active."""
+"""The caller as a live account: a valid access token whose session is live and whose user is active, checked
+in PostgreSQL in the same query that returns the user (Redis's blacklist is only the fast path before it)."""
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
+from uuid import UUID
 
-from fastapi import Depends, HTTPException, status
+import asyncpg
+from fastapi import Depends
 
-from reference_impl.accounts.service import is_active_user
+from reference_impl.accounts.service import token_ids
+from reference_impl.core.config import Settings
 from reference_impl.core.db import connection
-from reference_impl.core.deps import INVALID_ACCESS_TOKEN, AccessToken, DbPool, SettingsDep
+from reference_impl.core.deps import INVALID_ACCESS_TOKEN, AccessToken, DbPool, SettingsDep, unauthorized
 from reference_impl.core.tokens import TokenClaims
 
 
-async def active_user_token(claims: AccessToken, pool: DbPool, settings: SettingsDep) -> TokenClaims:
+@dataclass(frozen=True)
+class Caller:
+    claims: TokenClaims
+    user_id: UUID
+    session_id: UUID
+    user: dict[str, Any]  # users.user_json of the caller
+
+    def is_admin(self, settings: Settings) -> bool:
+        return settings.admin_group in self.user["groups"]
+
+
+def caller_ids(claims: TokenClaims) -> tuple[UUID, UUID]:
+    ids = token_ids(claims)
+    if ids is None:
+        raise unauthorized(INVALID_ACCESS_TOKEN)
+    return ids
+
+
+async def live_user(conn: asyncpg.Connection, claims: TokenClaims) -> Caller:
+    """401 unless the token's session is live and its user active; else the caller with its user object."""
+    user_id, session_id = caller_ids(claims)
+    user: dict[str, Any] | None = await conn.fetchval(
+        "SELECT auth.live_user_json($1, $2)", user_id, session_id
+    )
+    if user is None:
+        raise unauthorized(INVALID_ACCESS_TOKEN)
+    return Caller(claims, user_id, session_id, user)
+
+
+async def live_caller(claims: AccessToken, pool: DbPool, settings: SettingsDep) -> Caller:
     async with connection(pool, settings) as conn:
-        if not await is_active_user(conn, claims.sub):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                detail=INVALID_ACCESS_TOKEN,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-    return claims
+        return await live_user(conn, claims)
 
 
-ActiveUserToken = Annotated[TokenClaims, Depends(active_user_token)]
+LiveCaller = Annotated[Caller, Depends(live_caller)]

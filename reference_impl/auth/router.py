@@ -2,7 +2,6 @@ import logging
 
 from fastapi import APIRouter, HTTPException, Request, status
 
-from reference_impl.accounts.deps import ActiveUserToken
 from reference_impl.accounts.schemas import AccountCreate
 from reference_impl.accounts.service import (
     PASSWORD_REQUIRED,
@@ -13,9 +12,9 @@ from reference_impl.accounts.service import (
 )
 from reference_impl.auth import service
 from reference_impl.auth.schemas import LoginRequest, RefreshRequest, TokenPair
-from reference_impl.auth.throttle import LoginThrottle
+from reference_impl.auth.throttle import LoginThrottle, account_subject, unknown_login_subject
 from reference_impl.core.db import connection
-from reference_impl.core.deps import DbPool, RedisClient, SettingsDep
+from reference_impl.core.deps import AccessToken, DbPool, RedisClient, SettingsDep
 from reference_impl.core.errors import Detail, error_responses
 from reference_impl.core.passwords import verify_password
 
@@ -26,11 +25,12 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 INVALID_CREDENTIALS = "Invalid credentials"
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, responses=error_responses(400, 503))
+@router.post("/register", status_code=status.HTTP_201_CREATED, responses=error_responses(400, 403, 503))
 async def register(body: AccountCreate, pool: DbPool, settings: SettingsDep) -> TokenPair:
     account = await prepare_account(body)
     async with connection(pool, settings) as conn, conn.transaction():
-        user_id = await create_account(conn, account)
+        # Public registration gives only the self-assignable groups: roles come through an admin.
+        user_id = await create_account(conn, account, settings.assignable_groups)
         pair = await service.issue_pair(conn, settings, user_id)
     logger.info("user registered: %s", user_id)
     return pair
@@ -42,18 +42,21 @@ async def login(
 ) -> TokenPair:
     if not body.password:
         raise AccountError(PASSWORD_REQUIRED)
-    throttle = LoginThrottle(redis_client, settings)
+    # The TCP peer, or X-Forwarded-For's client when the peer is one of TRUSTED_PROXIES (the server decides).
     address = request.client.host if request.client else "unknown"
-    await throttle.check(body.login, address)
     async with connection(pool, settings) as conn:
         account = await find_login(conn, body.login)
+    # Counted per account, whichever identifier named it, so no spelling of a login escapes a lockout.
+    subject = account_subject(account["id"]) if account else unknown_login_subject(body.login)
+    throttle = LoginThrottle(redis_client, settings)
+    await throttle.check(subject, address)
     # Argon2 runs without holding a connection; unknown logins are verified against a dummy hash.
     if not await verify_password(body.password, account["password_hash"] if account else None):
-        await throttle.failed(body.login, address)
+        await throttle.failed(subject, address)
         logger.info("login refused: invalid credentials")
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=INVALID_CREDENTIALS)
     assert account is not None
-    await throttle.succeeded(body.login)
+    await throttle.succeeded(subject)
     async with connection(pool, settings) as conn:
         pair = await service.issue_pair(conn, settings, account["id"])
     logger.info("user logged in: %s", account["id"])
@@ -71,7 +74,7 @@ async def refresh(body: RefreshRequest, pool: DbPool, settings: SettingsDep) -> 
 
 @router.post("/logout", responses=error_responses(401, 503))
 async def logout(
-    claims: ActiveUserToken, pool: DbPool, redis_client: RedisClient, settings: SettingsDep
+    claims: AccessToken, pool: DbPool, redis_client: RedisClient, settings: SettingsDep
 ) -> Detail:
     async with connection(pool, settings) as conn:
         await service.logout(conn, redis_client, claims)

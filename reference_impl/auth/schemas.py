@@ -3,15 +3,16 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from reference_impl.accounts.schemas import Password, document_password_as_required
-from reference_impl.core.limits import SINGLE_LINE
+from reference_impl.core.limits import NFKC, SINGLE_LINE
 
 
 class LoginRequest(BaseModel):
-    model_config = ConfigDict(json_schema_extra=document_password_as_required)
+    model_config = ConfigDict(json_schema_extra=document_password_as_required(1))
 
-    # second_login, email or phone; control characters can match no account (and NUL would reach PostgreSQL).
+    # second_login, email or phone, in NFKC as they are stored; control characters can match no account (and NUL
+    # would reach PostgreSQL).
     login: Annotated[
-        str, StringConstraints(min_length=1, max_length=320), SINGLE_LINE, Field(examples=["anna_k"])
+        str, NFKC, StringConstraints(min_length=1, max_length=320), SINGLE_LINE, Field(examples=["anna_k"])
     ]
     # Optional so that a missing password is answered with 400 "Password is required", not 422.
     password: Annotated[Password | None, Field(examples=["correct horse battery staple"])] = None

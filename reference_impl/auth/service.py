@@ -1,5 +1,6 @@
-"""Issuing token pairs, rotating refresh tokens with reuse detection, and logging out."""
+"""Issuing token pairs, rotating refresh tokens with reuse detection, and logging out: sessions in PostgreSQL."""
 
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -8,9 +9,12 @@ from uuid import UUID
 import asyncpg
 import redis.asyncio as aioredis
 
+from reference_impl.accounts.deps import caller_ids
+from reference_impl.accounts.service import token_ids
 from reference_impl.auth.schemas import TokenPair
 from reference_impl.core.config import Settings
-from reference_impl.core.redis import blacklist_token
+from reference_impl.core.deps import INVALID_ACCESS_TOKEN, unauthorized
+from reference_impl.core.redis import TokenStoreUnavailable, blacklist_token
 from reference_impl.core.tokens import InvalidToken, TokenClaims, TokenType, decode_token, issue_token
 
 logger = logging.getLogger("reference_impl.auth")
@@ -27,18 +31,22 @@ def _digest(token: str) -> bytes:
 
 
 async def issue_pair(
-    conn: asyncpg.Connection, settings: Settings, user_id: UUID | str, family: str | None = None
+    conn: asyncpg.Connection, settings: Settings, user_id: UUID | str, session: str | None = None
 ) -> TokenPair:
-    family = family or str(uuid.uuid4())
-    access = issue_token(settings, str(user_id), TokenType.ACCESS)
-    refresh = issue_token(settings, str(user_id), TokenType.REFRESH, family=family)
+    """A token pair of `session`, or of a new session (a login) when None."""
+    session = session or str(uuid.uuid4())
+    access = issue_token(settings, str(user_id), session, TokenType.ACCESS)
+    refresh = issue_token(settings, str(user_id), session, TokenType.REFRESH)
+    # One round trip: the session row (new at login, present on rotation) and the refresh token.
     await conn.execute(
-        "INSERT INTO auth.refresh_tokens (jti, token_hash, user_id, family_id, expires_at)"
+        "WITH session AS (INSERT INTO auth.sessions (id, user_id) VALUES ($4::uuid, $3::uuid)"
+        "   ON CONFLICT (id) DO NOTHING)"
+        " INSERT INTO auth.refresh_tokens (jti, token_hash, user_id, session_id, expires_at)"
         " VALUES ($1, $2, $3::uuid, $4::uuid, $5)",
         refresh.claims.jti,
         _digest(refresh.token),
         str(user_id),
-        family,
+        session,
         refresh.claims.expires_at,
     )
     return TokenPair(access_token=access.token, refresh_token=refresh.token)
@@ -50,43 +58,52 @@ async def rotate(conn: asyncpg.Connection, settings: Settings, refresh_token: st
     except InvalidToken as exc:
         logger.info("refresh refused: %s", exc.reason)
         raise RefreshRefused from exc
+    if token_ids(claims) is None:
+        logger.info("refresh refused: malformed claims")
+        raise RefreshRefused
     async with conn.transaction():
-        # Consumed in one statement: of two racing requests with the same token, exactly one gets the row.
+        # Consumed in one statement: of two racing requests with the same token, exactly one gets the row; and
+        # only while its session is live and its user active.
         row = await conn.fetchrow(
-            "UPDATE auth.refresh_tokens SET used_at = now()"
-            " WHERE jti = $1 AND token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()"
-            " RETURNING user_id, family_id",
+            "UPDATE auth.refresh_tokens t SET used_at = now()"
+            " FROM auth.sessions s JOIN users.users u ON u.id = s.user_id"
+            " WHERE t.jti = $1 AND t.token_hash = $2 AND t.used_at IS NULL AND t.expires_at > now()"
+            "   AND s.id = t.session_id AND s.revoked_at IS NULL AND u.is_active"
+            " RETURNING t.user_id, t.session_id",
             claims.jti,
             _digest(refresh_token),
         )
         if row is not None:
-            return await issue_pair(conn, settings, row["user_id"], str(row["family_id"]))
-    # Outside the transaction: the family revocation must be committed even though the request fails.
+            return await issue_pair(conn, settings, row["user_id"], str(row["session_id"]))
+    # Outside the transaction: the session's revocation must be committed even though the request fails.
     await _refuse_spent(conn, claims, refresh_token)
     raise RefreshRefused
 
 
 async def _refuse_spent(conn: asyncpg.Connection, claims: TokenClaims, refresh_token: str) -> None:
-    """Revoke the family of a token that was already used (reuse detection); log why the token failed."""
+    """End the session of a token that was already used (reuse detection); log why the token failed."""
     revoked = await conn.fetchval(
-        "WITH spent AS (SELECT family_id FROM auth.refresh_tokens"
+        "WITH spent AS (SELECT session_id FROM auth.refresh_tokens"
         "   WHERE jti = $1 AND token_hash = $2 AND used_at IS NOT NULL)"
-        " , revoked AS (UPDATE auth.refresh_tokens SET revoked_at = now()"
-        "   WHERE family_id IN (SELECT family_id FROM spent) AND revoked_at IS NULL RETURNING 1)"
+        " , revoked AS (UPDATE auth.sessions SET revoked_at = now()"
+        "   WHERE id IN (SELECT session_id FROM spent) AND revoked_at IS NULL RETURNING 1)"
         " SELECT count(*) FROM revoked",
         claims.jti,
         _digest(refresh_token),
     )
     if revoked:
-        logger.warning("refresh token reused: family revoked (%d tokens)", revoked)
+        logger.warning("refresh token reused: its session is revoked")
     else:
         logger.info("refresh refused: unknown, expired or revoked token")
 
 
 async def logout(conn: asyncpg.Connection, redis_client: "aioredis.Redis", claims: TokenClaims) -> None:
-    await blacklist_token(redis_client, claims.jti, claims.remaining_seconds())
-    revoked = await conn.execute(
-        "UPDATE auth.refresh_tokens SET revoked_at = now() WHERE user_id = $1::uuid AND revoked_at IS NULL",
-        claims.sub,
-    )
-    logger.info("logged out: access token blacklisted, refresh tokens revoked (%s)", revoked)
+    """End every session of the caller's user (401 if the caller's own session is no longer live)."""
+    user_id, session_id = caller_ids(claims)
+    ended = await conn.fetchval("SELECT auth.logout($1, $2)", user_id, session_id)
+    if ended is None:
+        raise unauthorized(INVALID_ACCESS_TOKEN)
+    # Only the fast path now: the revocation above is committed, and PostgreSQL refuses the token without it.
+    with contextlib.suppress(TokenStoreUnavailable):
+        await blacklist_token(redis_client, claims.jti, claims.remaining_seconds())
+    logger.info("logged out: %d sessions ended", ended)

@@ -1,6 +1,8 @@
 """Login throttling in Redis: failed attempts counted per account and per client address in a fixed window.
 
 A single wrong password is an ordinary 401; only repeated failures within the window get 429 + Retry-After.
+The account is the one the login resolved to, whichever identifier named it (second_login, email or phone); a
+login that names no account is counted under its own spelling.
 """
 
 import hashlib
@@ -17,9 +19,17 @@ logger = logging.getLogger("reference_impl.auth")
 TOO_MANY_ATTEMPTS = "Too many failed login attempts, try again later"
 
 
-def _keys(login: str, address: str) -> tuple[str, str]:
-    # The login is hashed: Redis keys should not hold people's emails and phone numbers.
-    account = hashlib.sha256(login.strip().lower().encode()).hexdigest()[:32]
+def account_subject(account_id: object) -> str:
+    return f"id:{account_id}"
+
+
+def unknown_login_subject(login: str) -> str:
+    return f"login:{login.lower()}"
+
+
+def _keys(subject: str, address: str) -> tuple[str, str]:
+    # Hashed: Redis keys should not hold people's emails and phone numbers.
+    account = hashlib.sha256(subject.encode()).hexdigest()[:32]
     return f"auth:login-failures:account:{account}", f"auth:login-failures:address:{address}"
 
 
@@ -28,9 +38,9 @@ class LoginThrottle:
         self.client = client
         self.settings = settings
 
-    async def check(self, login: str, address: str) -> None:
+    async def check(self, subject: str, address: str) -> None:
         """429 when the account or the address has used up its failures for the window."""
-        account_key, address_key = _keys(login, address)
+        account_key, address_key = _keys(subject, address)
         with token_store():
             async with self.client.pipeline(transaction=False) as pipe:
                 for key in (account_key, address_key):
@@ -51,16 +61,16 @@ class LoginThrottle:
                 headers={"Retry-After": str(retry_after)},
             )
 
-    async def failed(self, login: str, address: str) -> None:
+    async def failed(self, subject: str, address: str) -> None:
         window = self.settings.login_failure_window_seconds
         with token_store():
             async with self.client.pipeline(transaction=True) as pipe:
-                for key in _keys(login, address):
+                for key in _keys(subject, address):
                     # The window starts at the first failure (SET NX EX, then INCR keeps the TTL; Redis 6 too).
                     pipe.set(key, 0, ex=window, nx=True)
                     pipe.incr(key)
                 await pipe.execute()
 
-    async def succeeded(self, login: str) -> None:
+    async def succeeded(self, subject: str) -> None:
         with token_store():
-            await self.client.delete(_keys(login, "-")[0])
+            await self.client.delete(_keys(subject, "-")[0])

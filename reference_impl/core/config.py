@@ -27,11 +27,11 @@ class Settings(BaseSettings):
     # Off when a supervisor already captures stderr: the JSON file is the record, stderr is for crashes.
     log_to_stderr: bool = True
 
-    # Database unreachable must become a 503 within 2 s: connect and query budgets stay below that.
+    # Database unreachable must become a 503 within 2 s: connect and query budgets stay below that. The command
+    # budget bounds a whole `connection()` block (acquiring included); a connection that overruns it is aborted,
+    # not cancelled, since a frozen server would never answer the cancel request.
     db_connect_timeout_seconds: float = 1.0
     db_command_timeout_seconds: float = 1.5
-    # Waiting for a free pooled connection under load is not an outage: it gets a little longer, still < 2 s.
-    db_acquire_timeout_seconds: float = 1.5
     db_pool_min_size: int = 0
     db_pool_max_size: int = 20
     redis_timeout_seconds: float = 1.0
@@ -50,11 +50,28 @@ class Settings(BaseSettings):
     login_failures_per_account: int = 10
     login_failures_per_address: int = 100
     login_failure_window_seconds: int = 60
+    # Addresses (or CIDRs, comma-separated) of reverse proxies whose X-Forwarded-For names the client. Empty: the
+    # header is ignored and the client is the TCP peer, so no one can pick the address the throttle counts.
+    trusted_proxies: str = ""
+
+    # Groups are roles. Public registration may ask only for these (comma-separated); any other existing group
+    # is 403. The admin group may give any group through users POST /.
+    self_assignable_groups: str = "customer"
+    admin_group: str = "admin"
+
+    # HTTP served without a proxy: the request line and headers together may take at most this many bytes (431
+    # beyond) and must arrive within this many seconds of their first byte (408 and closed beyond).
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    http_header_timeout_seconds: float = Field(default=5.0, gt=0)
 
     # Optional shared-secret check of the webhook (a deployment option, not a 2can feature): when set, the
     # body's HMAC-SHA256 in hex must be in the signature header, or the call is refused before it is parsed.
     webhook_hmac_secret: SecretStr | None = None
     webhook_signature_header: str = "X-Signature"
+
+    @property
+    def assignable_groups(self) -> list[str]:
+        return [name.strip() for name in self.self_assignable_groups.split(",") if name.strip()]
 
 
 @lru_cache

@@ -1,5 +1,6 @@
 """asyncpg pool lifecycle and the set of errors that mean "the database cannot be reached"."""
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -71,15 +72,25 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (DatabaseUnavailable, *DB_UNAVAIL
 
 @asynccontextmanager
 async def connection(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    """Acquire with a deadline: waiting for a free slot and connecting both count against it."""
+    """A pooled connection for one block, with one deadline for all of it (waiting for a free slot, connecting
+    and every query): past it the block fails with DatabaseUnavailable (503). A connection that timed out is
+    aborted, not returned: asyncpg would otherwise send the server a cancel request and wait for its answer,
+    which a frozen server never gives (the 503 then came after 3 s, not 2)."""
+    conn: asyncpg.pool.PoolConnectionProxy | None = None
     try:
-        conn = await pool.acquire(timeout=settings.db_acquire_timeout_seconds)
-    except _CONNECT_FAILURES as exc:
-        raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
-    try:
-        # The pool hands out a proxy that forwards every Connection method.
-        yield cast(asyncpg.Connection, conn)
+        async with asyncio.timeout(settings.db_command_timeout_seconds):
+            try:
+                conn = await pool.acquire()
+            except _CONNECT_FAILURES as exc:
+                raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            # The pool hands out a proxy that forwards every Connection method.
+            yield cast(asyncpg.Connection, conn)
+    except TimeoutError as exc:
+        if conn is not None:
+            conn.terminate()  # closes the socket at once; the pool then replaces the connection
+        raise DatabaseUnavailable(f"no answer within {settings.db_command_timeout_seconds:g}s") from exc
     finally:
-        # A broken connection is closed by the pool; the request's own outcome stands.
-        with contextlib.suppress(*_CONNECT_FAILURES):
-            await pool.release(conn)
+        if conn is not None:
+            # A broken connection is closed by the pool; the request's own outcome stands.
+            with contextlib.suppress(*_CONNECT_FAILURES):
+                await pool.release(conn)

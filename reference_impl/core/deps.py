@@ -41,7 +41,7 @@ RedisClient = Annotated["aioredis.Redis", Depends(_redis)]
 _bearer = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login or /register")
 
 
-def _unauthorized(detail: str) -> HTTPException:
+def unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
@@ -51,16 +51,18 @@ async def current_access_token(
     redis_client: RedisClient,
 ) -> TokenClaims:
     if credentials is None:
-        raise _unauthorized("Not authenticated")
+        raise unauthorized("Not authenticated")
     try:
         claims = decode_token(settings, credentials.credentials, TokenType.ACCESS)
     except InvalidToken as exc:
         logger.info("access token refused: %s", exc.reason)
-        raise _unauthorized(INVALID_ACCESS_TOKEN) from exc
-    # Fails closed: if Redis cannot answer, TokenStoreUnavailable becomes a 503, never an accepted token.
+        raise unauthorized(INVALID_ACCESS_TOKEN) from exc
+    # The fast path: a token blacklisted at logout is refused here without a database query. PostgreSQL's session
+    # check (accounts.deps) decides for every other token, so losing Redis's keys never re-admits one. Fails
+    # closed: if Redis cannot answer, TokenStoreUnavailable becomes a 503, never an accepted token.
     if await is_token_blacklisted(redis_client, claims.jti):
         logger.info("access token refused: blacklisted")
-        raise _unauthorized(INVALID_ACCESS_TOKEN)
+        raise unauthorized(INVALID_ACCESS_TOKEN)
     return claims
 
 

@@ -31,7 +31,9 @@ class Detail(BaseModel):
 _RESPONSE_DESCRIPTIONS = {
     400: "Refused: the message says why (missing password, duplicate, unknown group, invalid MID)",
     401: "Missing, invalid, expired or revoked token; invalid credentials; or (webhook, when enabled) bad signature",
+    403: "Not allowed: a group (role) the caller may not give",
     404: "Not found",
+    409: "The payment Id was already used with different data",
     413: "The request body is larger than the services accept (64 KiB)",
     415: "The request body is not JSON (Content-Type must be application/json)",
     429: "Too many failed login attempts: retry after the number of seconds in Retry-After",

@@ -17,11 +17,12 @@ single-line value (control characters) is refused with a message naming the fiel
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, PlainValidator
+from pydantic import BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler, PlainValidator
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -221,8 +222,22 @@ CONTROL = "\\u0000-\\u001f\\u007f-\\u009f"
 FREE_TEXT_CONTROL = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f"
 
 
+class _DocumentedPattern:
+    """Writes the rule's `documented_pattern()` as the JSON Schema `pattern` (what fuzzers generate from)."""
+
+    def documented_pattern(self) -> str:
+        raise NotImplementedError
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = self.documented_pattern()
+        return json_schema
+
+
 @dataclass(frozen=True)
-class TextRule:
+class TextRule(_DocumentedPattern):
     """`Annotated` metadata for a `str`: refuse the characters of `forbidden` (a character class) with a
     message naming the first one, and lone surrogates; documented as a JSON Schema `pattern` (or `pattern`,
     when given, for a stricter rule checked elsewhere). Put it after StringConstraints, so that a length error
@@ -251,13 +266,40 @@ class TextRule:
 
         return core_schema.no_info_after_validator_function(check, handler(source))
 
-    def __get_pydantic_json_schema__(
-        self, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        json_schema = handler(schema)
-        json_schema["pattern"] = self.pattern or f"^[^{self.forbidden}]*$"
-        return json_schema
+    def documented_pattern(self) -> str:
+        return self.pattern or f"^[^{self.forbidden}]*$"
 
+
+@dataclass(frozen=True)
+class FullMatch(_DocumentedPattern):
+    """`Annotated` metadata for a `str`: it must match `pattern` whole, else `message` (clearer than pydantic's
+    "String should match pattern ..."); documented as the JSON Schema `pattern`."""
+
+    pattern: str
+    error_type: str
+    message: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        compiled = re.compile(self.pattern)
+
+        def check(value: str) -> str:
+            if not compiled.fullmatch(value):
+                raise PydanticCustomError(self.error_type, self.message)
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def documented_pattern(self) -> str:
+        return self.pattern
+
+
+def nfkc(value: Any) -> Any:
+    """Compatibility forms (fullwidth, ligatures, superscripts) and NFD sequences become their plain form before
+    any other check: one identifier has one spelling."""
+    return unicodedata.normalize("NFKC", value) if isinstance(value, str) else value
+
+
+NFKC = BeforeValidator(nfkc)
 
 # A single-line value (a name, an id, a login, a token): no control characters at all (NUL above all:
 # PostgreSQL text cannot store it).

@@ -12,7 +12,8 @@ import jwt
 
 from reference_impl.core.config import Settings
 
-REQUIRED_CLAIMS = ["sub", "jti", "iat", "exp", "type"]
+# `sid`: the session (one login) the token belongs to; every use checks in PostgreSQL that it is still live.
+REQUIRED_CLAIMS = ["sub", "sid", "jti", "iat", "exp", "type"]
 
 
 class TokenType(StrEnum):
@@ -31,11 +32,11 @@ class InvalidToken(Exception):
 @dataclass(frozen=True, slots=True)
 class TokenClaims:
     sub: str
+    session: str
     jti: str
     type: TokenType
     issued_at: datetime
     expires_at: datetime
-    family: str | None = None
 
     def remaining_seconds(self) -> int:
         return max(0, int((self.expires_at - datetime.now(UTC)).total_seconds()))
@@ -47,9 +48,7 @@ class IssuedToken:
     claims: TokenClaims
 
 
-def issue_token(
-    settings: Settings, user_id: str, token_type: TokenType, family: str | None = None
-) -> IssuedToken:
+def issue_token(settings: Settings, user_id: str, session: str, token_type: TokenType) -> IssuedToken:
     ttl = (
         settings.access_token_ttl_seconds
         if token_type is TokenType.ACCESS
@@ -58,21 +57,20 @@ def issue_token(
     now = datetime.now(UTC)
     claims = TokenClaims(
         sub=user_id,
+        session=session,
         jti=uuid.uuid4().hex,
         type=token_type,
         issued_at=now,
         expires_at=now + timedelta(seconds=ttl),
-        family=family,
     )
     payload: dict[str, object] = {
         "sub": claims.sub,
+        "sid": claims.session,
         "jti": claims.jti,
         "type": claims.type.value,
         "iat": claims.issued_at,
         "exp": claims.expires_at,
     }
-    if family is not None:
-        payload["fam"] = family
     token = jwt.encode(payload, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithm)
     return IssuedToken(token=token, claims=claims)
 
@@ -96,13 +94,13 @@ def decode_token(settings: Settings, token: str, expected_type: TokenType) -> To
         raise InvalidToken("expired")
     if payload["type"] != expected_type.value:
         raise InvalidToken(f"wrong type: {payload['type']!r}")
-    if not isinstance(payload["sub"], str) or not isinstance(payload["jti"], str):
+    if not all(isinstance(payload[claim], str) for claim in ("sub", "sid", "jti")):
         raise InvalidToken("invalid: malformed claims")
     return TokenClaims(
         sub=payload["sub"],
+        session=payload["sid"],
         jti=payload["jti"],
         type=expected_type,
         issued_at=datetime.fromtimestamp(payload["iat"], UTC),
         expires_at=datetime.fromtimestamp(payload["exp"], UTC),
-        family=payload.get("fam"),
     )

@@ -89,6 +89,8 @@ class RunningStack:
     jwt_secret: str
     log_paths: dict[str, Path]
     log_dir: Path
+    # Raises StackError naming the first process of the stack that has exited (and reaps it).
+    check: Callable[[], None] = field(default=lambda: None, compare=False, repr=False)
 
 
 def service_env(config: StackConfig, data: DataServices, jwt_secret: str) -> dict[str, str]:
@@ -206,11 +208,11 @@ def reference_stack(config: StackConfig | None = None) -> Iterator[RunningStack]
         # Given DSNs either answer now or are wrong; local ones may still be starting.
         ready_timeout = 5.0 if backend.name == "external" else config.boot_timeout
 
-        def check_alive() -> None:
+        def check_alive(when: str = "during boot") -> None:
             # Every wait below fails at once if anything the boot started has exited.
-            backend.check()
+            backend.check(when)
             for process in processes:
-                process.check_running()
+                process.check_running(when)
 
         _migrate_when_ready(data.database_url, ready_timeout, check_alive)
         _check_redis(data.redis_url, ready_timeout, check_alive)
@@ -231,4 +233,5 @@ def reference_stack(config: StackConfig | None = None) -> Iterator[RunningStack]
             jwt_secret=jwt_secret,
             log_paths={name: (config.log_dir / f"{name}.log").resolve() for name in SERVICES},
             log_dir=config.log_dir.resolve(),
+            check=lambda: check_alive("while running"),
         )

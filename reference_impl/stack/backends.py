@@ -42,9 +42,9 @@ class Backend(Protocol):
     def start(self, resources: ExitStack) -> None:
         """Start whatever `prepare` did not; returns without waiting for readiness."""
 
-    def check(self) -> None:
+    def check(self, when: str = "during boot") -> None:
         """Raise StackError if a process this backend started has exited, so a boot fails at once, with the
-        process's last words, instead of waiting out its deadline."""
+        process's last words, instead of waiting out its deadline (`when` says which phase, for the message)."""
 
 
 class ExternalBackend:
@@ -59,7 +59,7 @@ class ExternalBackend:
     def start(self, resources: ExitStack) -> None:
         return None
 
-    def check(self) -> None:
+    def check(self, when: str = "during boot") -> None:
         return None
 
 
@@ -114,7 +114,7 @@ class DockerBackend:
         if self.network == "host":
             self._start_containers(resources)
 
-    def check(self) -> None:
+    def check(self, when: str = "during boot") -> None:
         return None  # testcontainers already waited for each container to be ready, or raised
 
     def _services(self, host: str, pg_port: int, redis_port: int) -> DataServices:
@@ -246,9 +246,9 @@ class EmbeddedBackend:
         self.processes.append(redis)
         self._start_postgres(resources)
 
-    def check(self) -> None:
+    def check(self, when: str = "during boot") -> None:
         for process in self.processes:
-            process.check_running()
+            process.check_running(when)
 
     def _start_postgres(self, resources: ExitStack) -> None:
         with warnings.catch_warnings():

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 from reference_impl.migrate import migrate
-from reference_impl.stack.api import DEFAULT_PORTS, SERVICES, StackConfig, reference_stack
+from reference_impl.stack.api import DEFAULT_PORTS, SERVICES, RunningStack, StackConfig, reference_stack
 from reference_impl.stack.backends import BACKENDS, DockerBackend
 from reference_impl.stack.processes import StackError
 
@@ -66,10 +66,27 @@ def _up(args: argparse.Namespace) -> int:
                 print(f"{name:8} {stack.base_urls[name]}")
             print(f"logs     {stack.log_dir}")
             print(f"ready in {time.perf_counter() - started:.2f}s; Ctrl-C stops everything", flush=True)
-            threading.Event().wait()
+            return _supervise(stack)
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     return 0
+
+
+SUPERVISION_INTERVAL_SECONDS = 0.2
+
+
+def _supervise(stack: RunningStack) -> int:
+    """Until Ctrl-C: a process of the stack that exits is reported at once, and `up` then stops everything and
+    exits with 1. Restarting it instead would hide a crash loop and serve a stack that is not what was booted;
+    whoever runs `up` (a shell, CI, a service manager) decides whether to start it again."""
+    pause = threading.Event()
+    while True:
+        try:
+            stack.check()
+        except StackError as exc:
+            print(f"error: {exc}; stopping everything", file=sys.stderr, flush=True)
+            return 1
+        pause.wait(SUPERVISION_INTERVAL_SECONDS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -67,11 +67,11 @@ class ManagedProcess:
             return ""
         return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
 
-    def check_running(self) -> None:
+    def check_running(self, when: str = "during boot") -> None:
         """Raise StackError, with the process's last output, if it has exited: a boot then fails at once
-        instead of waiting out its deadline."""
+        instead of waiting out its deadline, and `up` notices a service that died. Polling also reaps it."""
         if not self.running():
-            raise StackError(f"{self.name} exited during boot: {self.tail()}")
+            raise StackError(f"{self.name} exited {when} (code {self.popen.returncode}): {self.tail()}")
 
     def terminate(self) -> None:
         """SIGTERM the process group once, without waiting (see `stop_together`)."""

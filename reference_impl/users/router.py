@@ -4,11 +4,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, status
 
-from reference_impl.accounts.deps import ActiveUserToken
+from reference_impl.accounts.deps import Caller, LiveCaller, caller_ids
 from reference_impl.accounts.schemas import AccountCreate, UserOut
 from reference_impl.accounts.service import create_account, prepare_account, user_json
+from reference_impl.core.config import Settings
 from reference_impl.core.db import connection
-from reference_impl.core.deps import INVALID_ACCESS_TOKEN, AccessToken, DbPool, SettingsDep
+from reference_impl.core.deps import INVALID_ACCESS_TOKEN, AccessToken, DbPool, SettingsDep, unauthorized
 from reference_impl.core.errors import error_responses
 
 logger = logging.getLogger("reference_impl.users")
@@ -20,36 +21,50 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
     "/",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
-    responses=error_responses(400, 401, 503),
+    responses=error_responses(400, 401, 403, 503),
 )
-async def create_user(
-    body: AccountCreate, claims: ActiveUserToken, pool: DbPool, settings: SettingsDep
-) -> Any:
+async def create_user(body: AccountCreate, caller: LiveCaller, pool: DbPool, settings: SettingsDep) -> Any:
     account = await prepare_account(body)
+    # An admin may give any group; anyone else only what public registration gives (403 otherwise).
+    assignable = None if caller.is_admin(settings) else settings.assignable_groups
     async with connection(pool, settings) as conn, conn.transaction():
-        user_id = await create_account(conn, account)
+        user_id = await create_account(conn, account, assignable)
         user = await user_json(conn, user_id)
-    logger.info("user created: %s by %s", user_id, claims.sub)
+    logger.info("user created: %s by %s", user_id, caller.user_id)
     return user
 
 
 @router.get("/me", response_model=UserOut, responses=error_responses(401, 503))
-async def read_me(claims: AccessToken, pool: DbPool, settings: SettingsDep) -> Any:
-    async with connection(pool, settings) as conn:
-        user = await user_json(conn, claims.sub)
-    if user is None:  # a valid token for a user that no longer exists
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=INVALID_ACCESS_TOKEN)
-    return user
+async def read_me(caller: LiveCaller) -> Any:
+    return caller.user  # the token check and the user record are one query
+
+
+def _may_see_contacts(caller: Caller, user: dict[str, Any], settings: Settings) -> bool:
+    return str(caller.user_id) == str(user["id"]) or caller.is_admin(settings)
 
 
 @router.get(
     "/{user_id}",
     response_model=UserOut,
     responses=error_responses(401, 404, 503),
+    description="Another user's contacts (email, phone) are null unless the caller is an admin.",
 )
-async def read_user(user_id: UUID, claims: ActiveUserToken, pool: DbPool, settings: SettingsDep) -> Any:
+async def read_user(user_id: UUID, claims: AccessToken, pool: DbPool, settings: SettingsDep) -> Any:
+    caller_id, session_id = caller_ids(claims)
     async with connection(pool, settings) as conn:
-        user = await user_json(conn, user_id)
+        # One query: the caller's live session and user, and the user asked for.
+        row = await conn.fetchrow(
+            "SELECT auth.live_user_json($1, $2) AS caller, users.user_json($3) AS target",
+            caller_id,
+            session_id,
+            user_id,
+        )
+    assert row is not None
+    if row["caller"] is None:
+        raise unauthorized(INVALID_ACCESS_TOKEN)
+    user: dict[str, Any] | None = row["target"]
     if user is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="User not found")
+    if not _may_see_contacts(Caller(claims, caller_id, session_id, row["caller"]), user, settings):
+        user["contacts"] = None
     return user

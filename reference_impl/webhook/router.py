@@ -17,7 +17,7 @@ router = APIRouter(tags=["webhook"])
 @router.post(
     "/webhook",
     summary="2can payment callback; the body is the result of to_can.process_webhook",
-    responses=error_responses(400, 401, 500, 503),
+    responses=error_responses(400, 401, 409, 500, 503),
 )
 async def receive_webhook(payload: WebhookPayload, pool: DbPool, settings: SettingsDep) -> dict[str, Any]:
     async with connection(pool, settings) as conn:

@@ -1,9 +1,7 @@
-import re
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -13,25 +11,35 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from reference_impl.core.limits import FREE_TEXT, NO_NUL_PATTERN, SINGLE_LINE, StorableJson
+from reference_impl.core.limits import FREE_TEXT, NFKC, NO_NUL_PATTERN, SINGLE_LINE, FullMatch, StorableJson
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=255), SINGLE_LINE]
 
-# Money: a non-negative decimal string with at most two decimals, no exponent ("1200.00"); at most 12 digits
-# before the point, so it fits numeric(14, 2). [0-9], not \d: \d also matches other scripts' digits, which
-# PostgreSQL's numeric refuses.
-MONEY_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
-_MONEY = re.compile(MONEY_PATTERN)
+# Money: a positive decimal string with at most two decimals, no sign, exponent or leading zero ("1200.00",
+# "0.50"); at most 12 digits before the point, so it fits numeric(14, 2). [0-9], not \d: \d also matches other
+# scripts' digits, which PostgreSQL's numeric refuses. Zero is no payment.
+MONEY_PATTERN = r"^(?:[1-9][0-9]{0,11}(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9]))$"
+Money = Annotated[
+    str,
+    FullMatch(
+        MONEY_PATTERN,
+        "money",
+        "Amount must be a positive decimal string with at most 12 digits before the point and 2 after,"
+        ' no sign, exponent or leading zero, e.g. "1200.00"',
+    ),
+]
 
-
-def _money(value: str) -> str:
-    if not _MONEY.fullmatch(value):
-        raise PydanticCustomError(
-            "money",
-            "Amount must be a non-negative decimal string with at most 12 digits before the point and 2 after,"
-            ' no sign or exponent, e.g. "1200.00"',
-        )
-    return value
+# A payment Id: after NFKC, 1-255 visible ASCII characters (no space, no invisible or look-alike character), so
+# one Id has one spelling; Ids are matched case-insensitively (to_can.payments' unique index on lower(id)).
+PaymentId = Annotated[
+    str,
+    NFKC,
+    FullMatch(
+        r"^[!-~]{1,255}$",
+        "payment_id",
+        "Id must be 1 to 255 visible ASCII characters: no spaces or invisible characters",
+    ),
+]
 
 
 def _integral_float_as_int(value: Any) -> Any:
@@ -39,9 +47,6 @@ def _integral_float_as_int(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
-
-
-Money = Annotated[str, AfterValidator(_money), Field(json_schema_extra={"pattern": MONEY_PATTERN})]
 
 
 class WebhookPayload(BaseModel):
@@ -53,7 +58,7 @@ class WebhookPayload(BaseModel):
     __pydantic_extra__: dict[str, StorableJson]
 
     # The examples document the fields and give fuzzers a callback that succeeds (the reference stack's merchant).
-    Id: Annotated[Text, Field(examples=["2can-000123"])]
+    Id: Annotated[PaymentId, Field(examples=["2can-000123"])]
     MID: Annotated[Text, Field(examples=["100000000001"])]
     Amount: Annotated[Money, Field(examples=["1200.00"])]
     ReaderId: Annotated[Text, Field(examples=["reader-1"])]

@@ -10,9 +10,14 @@ from reference_impl.webhook.schemas import WebhookPayload
 
 
 class InvalidWebhookData(RefusedRequest):
-    """The database refused the callback (its result carries `error`): 400 with that text."""
+    """The database refused the callback (its result carries `error`): 400 with that text, or the result's
+    `status` (409 for an Id already used with different data)."""
 
     log_level = logging.WARNING
+
+    def __init__(self, detail: str, status_code: int = 400) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
 
 
 async def process_webhook(conn: asyncpg.Connection, payload: WebhookPayload) -> dict[str, Any]:
@@ -22,5 +27,6 @@ async def process_webhook(conn: asyncpg.Connection, payload: WebhookPayload) -> 
     if not isinstance(result, dict):
         raise TypeError(f"to_can.process_webhook returned {type(result).__name__}, expected an object")
     if "error" in result:
-        raise InvalidWebhookData(str(result["error"]))
+        status = result.get("status")
+        raise InvalidWebhookData(str(result["error"]), status if status in (400, 409) else 400)
     return result
