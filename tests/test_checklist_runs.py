@@ -180,7 +180,7 @@ def test_without_hooks_the_fault_rows_say_which_setting_is_missing(checklist_run
     assert "FAULT_DB_DOWN_CMD" in reasons[("WEBHOOK-04", ())]
     assert "FAULT_DB_DSN" in reasons[("WEBHOOK-05", ())]
     assert "JWT_SECRET" in reasons[("AUTH-REFRESH-02", ())]
-    assert "JWT_SECRET" in reasons[("AUTH-LOGOUT-03", ("просроченным",))]
+    assert "JWT_SECRET" in reasons[("AUTH-LOGOUT-03", ("просроченным токеном",))]
     cases = checklist_run.document()["cases"]
     extra = [case["reason"] for case in cases if not case["checklist_row"]]  # type: ignore[attr-defined]
     assert sorted(reason.split(" ")[1] for reason in extra) == ["FAULT_DB_DOWN_CMD", "FAULT_REDIS_DOWN_CMD"]
@@ -230,7 +230,7 @@ def test_with_hooks_the_fault_rows_run_against_an_external_deployment(
         ("WEBHOOK-04", ()),
         ("WEBHOOK-05", ()),
         ("AUTH-REFRESH-02", ()),
-        ("AUTH-LOGOUT-03", ("просроченным",)),
+        ("AUTH-LOGOUT-03", ("просроченным токеном",)),
     ]:
         assert outcomes[key] == "passed", key
     skipped = [case for case in cases if case["outcome"] == "skipped"]

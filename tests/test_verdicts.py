@@ -60,13 +60,15 @@ def test_a_broken_auth_blocks_the_rows_that_need_a_user_and_the_others_still_run
     # Every row that starts from a registered user is blocked by that registration, not failed by it.
     assert STARTS_FROM_A_USER and blocked == STARTS_FROM_A_USER, sorted(STARTS_FROM_A_USER ^ blocked)
     # Rows that need no user run, and judge the service they call.
-    for key in [("USERS-CREATE-02", ()), ("USERS-GET-03", ()), ("WEBHOOK-01", ()), ("WEBHOOK-07", ())]:
+    for key in [
+        ("USERS-CREATE-02", ("без авторизации",)),
+        ("USERS-GET-03", ("без авторизации",)),
+        ("WEBHOOK-01", ()),
+        ("WEBHOOK-07", ()),
+    ]:
         assert cases[key]["outcome"] == "passed", (key, cases[key]["message"])
-    for key in [("AUTH-LOGIN-04", ()), ("AUTH-LOGOUT-03", ("невалидным",)), ("AUTH-REG-02", ())]:
+    for key in [("AUTH-LOGIN-04", ()), ("AUTH-LOGOUT-03", ("невалидным токеном",)), ("AUTH-REG-02", ())]:
         assert cases[key]["outcome"] == "failed" and "got 500" in cases[key]["message"], key
-    # The row's own registration answered 500: CROSS-01 fails saying so, it does not blame a later call.
-    assert cases[("CROSS-01", ())]["outcome"] == "failed"
-    assert "registration answered 500" in cases[("CROSS-01", ())]["message"]
     # One server error never turns into another error on the next call (the connection is not reused).
     everything = result.stdout + str(document)
     assert "ReadError" not in everything and "reset by peer" not in everything
@@ -138,6 +140,33 @@ def test_setup_takes_any_2xx_carrying_tokens_only_the_status_row_is_strict(
     }
     assert bad == {("AUTH-REG-01", ()): "failed"}, (bad, result.stdout[-3000:])
     assert "expected status 201, got 200" in cases[("AUTH-REG-01", ())]["message"]
+
+
+@on_embedded_stack
+def test_a_row_whose_own_registration_gives_no_token_fails_naming_it(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """CROSS-01 registers another user first (a precondition), then its own (the row's call): the second
+    registration answering 500 fails the row, naming that call, instead of quietly registering someone else."""
+    origin = stack.base_urls["auth"].removesuffix("/api/v1/auth")
+    forward = _proxy_to(origin, {})
+    registrations = iter(range(1000))
+
+    def second_registration_fails(request: Request) -> Answer:
+        if request.path.endswith("/register") and next(registrations) == 1:
+            return INTERNAL_ERROR
+        return forward(request)
+
+    with serve(second_registration_fails) as auth:
+        result = run_checklist(
+            tmp_path, "-m", "CROSS-01", *external_args(stack, auth=auth.url + "/api/v1/auth")
+        )
+    case = by_case(latest_document(tmp_path))[("CROSS-01", ())]
+    assert result.returncode == 1
+    assert case["outcome"] == "failed", case
+    assert case["message"] == (
+        "no token to go on with: the row's own registration answered 500 Internal Server Error without tokens"
+    )
 
 
 @on_embedded_stack
