@@ -83,6 +83,8 @@ class Case:
         self.other_account: dict[str, Any] | None = None  # another user, where a row needs two
         self.other_tokens: dict[str, Any] | None = None
         self.other_id: Any = None
+        self.payload: dict[str, Any] | None = None  # the last webhook sent, for resends
+        self.first_answer: httpx.Response | None = None
         # What the checks are about: the row's own exchange, or the call that blocked the case.
         self.subject: Exchange | None = None
         # Calls after a fault was undone check the target recovered; they are not the row's own answer.
@@ -254,13 +256,35 @@ class Case:
         if errors:
             raise FaultFailed("could not undo faults: " + "; ".join(errors))
 
-    def _expired(self, token: str, kind: str) -> str:
+    def _act_with_expired(self, kind: Literal["access", "refresh"], send: Send) -> None:
+        """The row's own call with an expired token of `kind`: a genuinely expired one the team gave, else the
+        user's own re-signed with `exp` in the past. A re-signed copy that is refused proves expiry is checked
+        only if the same copy with a valid `exp` is then accepted (the control); otherwise the row is blocked."""
+        given = self.faults.given_expired(kind)
+        if given is not None:
+            self.masker.add_secret(given)
+            self._act(send, given)
+            return
+        _, tokens = self._require_user()
+        name = f"{kind}_token"
         try:
-            expired = self._can(lambda: self.faults.expired(token))
+            expired, control = self._can(lambda: self.faults.expired(tokens[name]))
         except FaultFailed as exc:
-            raise Blocked(f"cannot make an expired {kind}: {exc}") from None
-        self.masker.add_secret(expired)
-        return expired
+            raise Blocked(f"cannot make an expired {name}: {exc}") from None
+        for token in (expired, control):
+            self.masker.add_secret(token)
+        if self._act(send, expired).is_success:
+            return  # accepted: the row fails on its own checks, no control needed
+        checked = self._send(
+            send, (control,), f"checking that a re-signed {name} is accepted when not expired"
+        )
+        if not checked.is_success:
+            self.subject = self.recorder.exchange_of(checked)
+            raise Blocked(
+                f"expiry cannot be tested with re-signed tokens here: the same {name} re-signed with a valid exp "
+                f"was refused too ({_answer(checked)}), so the expired one may have been refused as unknown; "
+                f"give EXPIRED_{kind.upper()}_TOKEN, a genuinely expired {name}"
+            )
 
     # ---- auth -------------------------------------------------------------------------------------------------
 
@@ -350,8 +374,7 @@ class Case:
         self._act(self.clients.auth.refresh, tokens["access_token"])
 
     def refresh_expired(self) -> None:
-        _, tokens = self._require_user()
-        self._act(self.clients.auth.refresh, self._expired(tokens["refresh_token"], "refresh token"))
+        self._act_with_expired("refresh", self.clients.auth.refresh)
 
     def refresh_every_user_token(self) -> None:
         self.responses = [self._act(self.clients.auth.refresh, t) for t in self.user_refresh_tokens]
@@ -377,8 +400,7 @@ class Case:
         self._act(self.clients.auth.logout, tokens["refresh_token"])
 
     def logout_with_expired_token(self) -> None:
-        _, tokens = self._require_user()
-        self._act(self.clients.auth.logout, self._expired(tokens["access_token"], "access token"))
+        self._act_with_expired("access", self.clients.auth.logout)
 
     # ---- users ------------------------------------------------------------------------------------------------
 
@@ -467,7 +489,40 @@ class Case:
     # ---- webhook ----------------------------------------------------------------------------------------------
 
     def send_webhook(self, **overrides: Any) -> None:
-        self._act(self.clients.webhook.send, data.webhook_payload(self.target.valid_mid, **overrides))
+        self.payload = data.webhook_payload(self.target.valid_mid, **overrides)
+        self.first_answer = self._act(self.clients.webhook.send, self.payload)
+
+    def ensure_webhook_accepted(self) -> None:
+        self.payload = data.webhook_payload(self.target.valid_mid)
+        what = "sending a payment first"
+        self.first_answer = self._prepare(what, "WEBHOOK-01", self.clients.webhook.send, self.payload)
+
+    def resend_webhook(self, **changes: Any) -> None:
+        """The payment sent before, again: as it was (2can repeats a webhook until it is answered), or with
+        `changes` under the same Id."""
+        if self.payload is None:
+            raise Blocked("no payment was sent before in this case")
+        self._act(self.clients.webhook.send, {**self.payload, **changes})
+
+    def expect_same_answer_as_first(self) -> None:
+        """The identical answer, receipt time included: a second stored payment would carry a new one."""
+        assert self.first_answer is not None
+        first, again = self.first_answer.json(), self.json()
+        self._check(again == first, f"the resend was answered {again!r}, the first send {first!r}")
+
+    def expect_stored_payment_undisclosed(self) -> None:
+        """Nothing of the stored payment (its amount, its receipt) comes back to whoever resends its Id."""
+        assert self.first_answer is not None and self.payload is not None
+        stored = self.first_answer.json()
+        values = {str(self.payload["Amount"])} | {
+            str(value)
+            for key, value in (stored.items() if isinstance(stored, dict) else [])
+            if key not in ("mid", "payment_id", "status")
+        }
+        shown = [value for value in values if value and value in self.last.text]
+        self._check(
+            not shown, f"the refusal discloses the stored payment: {shown} in {self._excerpt(self.last)}"
+        )
 
     def send_webhook_without(self, field: str) -> None:
         payload = data.webhook_payload(self.target.valid_mid)

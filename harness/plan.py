@@ -40,7 +40,7 @@ class PlannedCase:
     tags: frozenset[str]
     services: frozenset[str]
     steps: tuple[str, ...]  # the step texts, examples filled in
-    # Faults the case injects ("expired-token", "webhook-database", "function-swap", ...): a target without the
+    # Faults the case injects ("expired-access-token", "webhook-database", "function-swap", ...): a target without the
     # means skips the case before any of its steps run, whatever else is broken.
     faults: frozenset[str] = frozenset()
 
@@ -50,7 +50,8 @@ class PlannedCase:
 
 
 _STEP_FAULTS = (
-    (re.compile(r"истёкш|просроченн"), "expired-token"),
+    (re.compile(r"истёкш\w* refresh_token"), "expired-refresh-token"),
+    (re.compile(r"просроченн\w* токен"), "expired-access-token"),
     (re.compile(r"база данных сервиса (\w+) недоступна"), "{}-database"),
     (re.compile(r"Redis сервиса (\w+) недоступен"), "{}-redis"),
     (re.compile(r"to_can\.process_webhook завершается"), "function-swap"),

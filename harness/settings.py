@@ -33,6 +33,9 @@ class HarnessSettings(BaseSettings):
     users_log: str | None = None
     webhook_log: str | None = None
     jwt_secret: SecretStr | None = None
+    # Genuinely expired tokens of the deployment, for the expiry rows where re-signed copies cannot test expiry.
+    expired_access_token: SecretStr | None = None
+    expired_refresh_token: SecretStr | None = None
     stack_backend: str = "auto"
     request_timeout: float = 10.0
     log_wait_seconds: float = 2.0
@@ -60,7 +63,7 @@ class HarnessSettings(BaseSettings):
         return {"auth": self.auth_log, "users": self.users_log, "webhook": self.webhook_log}
 
 
-_SECRET_FIELDS = frozenset({"jwt_secret", "fault_db_dsn"})
+_SECRET_FIELDS = frozenset({"jwt_secret", "fault_db_dsn", "expired_access_token", "expired_refresh_token"})
 
 
 class SettingsError(Exception):

@@ -10,6 +10,11 @@ def status_is(case: Case, code: int) -> None:
     case.expect_status(code)
 
 
+@then(parsers.parse("статус ответа {family:d}xx"))
+def status_in_family(case: Case, family: int) -> None:
+    case.expect_status(*range(family * 100, family * 100 + 100))
+
+
 @then(parsers.parse("статус ответа {first:d} или {second:d}"))
 def status_is_one_of(case: Case, first: int, second: int) -> None:
     case.expect_status(first, second)

@@ -26,6 +26,36 @@ def send_with_mid(case: Case, mid: str) -> None:
     case.send_webhook(MID=mid)
 
 
+@when(parsers.parse('я отправляю вебхук с Amount "{amount}"'))
+def send_with_amount(case: Case, amount: str) -> None:
+    case.send_webhook(Amount=amount)
+
+
+@given("вебхук уже принят")
+def webhook_accepted(case: Case) -> None:
+    case.ensure_webhook_accepted()
+
+
+@when("я отправляю тот же вебхук ещё раз")
+def resend(case: Case) -> None:
+    case.resend_webhook()
+
+
+@when("я отправляю вебхук с тем же Id и другой суммой")
+def resend_conflicting(case: Case) -> None:
+    case.resend_webhook(Amount="777.00")
+
+
+@then("ответ совпадает с ответом на первую отправку")
+def same_answer(case: Case) -> None:
+    case.expect_same_answer_as_first()
+
+
+@then("ответ не раскрывает сохранённый платёж")
+def discloses_nothing(case: Case) -> None:
+    case.expect_stored_payment_undisclosed()
+
+
 @then("тело ответа — результат to_can.process_webhook")
 def body_is_function_result(case: Case) -> None:
     case.expect_webhook_result()

@@ -14,7 +14,16 @@ from junitparser import Error, JUnitXml
 from harness.plan import all_cases
 from reference_impl.stack.api import RunningStack
 from tests.checklist_process import by_case, external_args, latest_document, run_checklist
-from tests.fake_deployment import HANG_UP, INTERNAL_ERROR, VALIDATION_ERROR, Answer, Request, always, serve
+from tests.fake_deployment import (
+    HANG_UP,
+    INTERNAL_ERROR,
+    VALIDATION_ERROR,
+    Answer,
+    Request,
+    Respond,
+    always,
+    serve,
+)
 
 on_embedded_stack = pytest.mark.parametrize("stack", ["embedded"], indirect=True)
 # The cases that need a registered user (a Given, or a token presented in another's place), and inject no fault,
@@ -105,7 +114,7 @@ def test_a_blocked_users_row_never_shows_a_status_the_users_service_did_not_give
     assert errors and errors[0].type == "blocked" and "registering a user" in (errors[0].message or "")
 
 
-def _proxy_to(upstream: str, rewrite: dict[int, int]) -> Any:
+def _proxy_to(upstream: str, rewrite: dict[int, int]) -> Respond:
     """A respond function forwarding to a real service, with some statuses rewritten."""
     client = httpx.Client(timeout=10)
 
@@ -277,3 +286,69 @@ def test_cucumber_json_carries_each_case_s_id_as_a_tag(broken_auth_run: Any) -> 
     for element in elements:
         tags = {tag["name"] for tag in element["tags"]}
         assert len(tags & ids) == 1, tags
+
+
+def _refusing_reissued_tokens(upstream: str) -> Respond:
+    """An auth that matches refresh tokens by their exact bytes: it refuses any token it did not issue itself,
+    re-signed copies included (as a deployment storing a hash of each token does)."""
+    forward = _proxy_to(upstream, {})
+    issued: set[str] = set()
+
+    def respond(request: Request) -> Answer:
+        if request.path.endswith("/refresh"):
+            token = json.loads(request.body or b"{}").get("refresh_token")
+            if token not in issued:
+                return Answer(401, b'{"detail":"Invalid or expired refresh token"}', "application/json")
+        answer = forward(request)
+        try:
+            tokens = json.loads(answer.body)
+        except ValueError:
+            tokens = None
+        if isinstance(tokens, dict) and isinstance(tokens.get("refresh_token"), str):
+            issued.add(tokens["refresh_token"])
+        return answer
+
+    return respond
+
+
+@on_embedded_stack
+def test_an_expiry_row_is_blocked_where_re_signed_tokens_cannot_test_expiry(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    origin = stack.base_urls["auth"].removesuffix("/api/v1/auth")
+    with serve(_refusing_reissued_tokens(origin)) as auth:
+        result = run_checklist(
+            tmp_path,
+            "-m",
+            "AUTH-REFRESH-02",
+            *external_args(stack, auth=auth.url + "/api/v1/auth"),
+            JWT_SECRET=stack.jwt_secret,
+        )
+    case = by_case(latest_document(tmp_path))[("AUTH-REFRESH-02", ())]
+    assert result.returncode == 1
+    assert case["outcome"] == "blocked", case
+    assert case["reason"].startswith("expiry cannot be tested with re-signed tokens here")
+    assert "EXPIRED_REFRESH_TOKEN" in case["reason"]
+
+
+@on_embedded_stack
+def test_a_genuinely_expired_token_given_by_the_team_is_used_as_it_is(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    from harness.faults.tokens import mint_expired
+    from tests.conftest import Api
+
+    api = Api(stack)
+    try:
+        _, tokens = api.registered()
+    finally:
+        api.close()
+    expired = mint_expired(tokens["refresh_token"], stack.jwt_secret)  # stands in for one that aged
+    result = run_checklist(
+        tmp_path, "-m", "AUTH-REFRESH-02", *external_args(stack), EXPIRED_REFRESH_TOKEN=expired
+    )
+    case = by_case(latest_document(tmp_path))[("AUTH-REFRESH-02", ())]
+    assert result.returncode == 0, result.stdout[-2000:]
+    # The scenario's own user, then the given token: no re-signed copy, no control call.
+    assert [(e["role"], e["status"]) for e in case["exchanges"]] == [("setup", 201), ("primary", 401)]
+    assert expired not in result.stdout + (tmp_path / "latest" / "results.json").read_text(encoding="utf-8")

@@ -2,7 +2,7 @@
 
 from harness.faults.functions import FunctionSwap
 from harness.faults.outages import CommandOutage, FaultUnavailable, Outage, ProxyOutage
-from harness.faults.tokens import mint_expired
+from harness.faults.tokens import mint
 from harness.settings import HarnessSettings
 from harness.target import Target
 
@@ -36,21 +36,31 @@ class FaultInjector:
 
     def require(self, fault: str) -> None:
         """FaultUnavailable, naming the missing setting, unless the target has the means for `fault`
-        ("expired-token", "function-swap" or "<service>-<database|redis>")."""
-        if fault == "expired-token":
-            self._secret()
+        ("expired-access-token", "expired-refresh-token", "function-swap" or "<service>-<database|redis>")."""
+        if fault.startswith("expired-"):
+            kind = fault.removeprefix("expired-").removesuffix("-token")
+            if self.given_expired(kind) is None:
+                self._secret(f"EXPIRED_{kind.upper()}_TOKEN")
         elif fault == "function-swap":
             self.function_swap()
         else:
             service, _, dependency = fault.partition("-")
             self.outage(service, dependency)
 
-    def _secret(self) -> str:
+    def _secret(self, alternative: str = "") -> str:
         if not self.target.jwt_secret:
+            instead = f" (or {alternative}: a genuinely expired one)" if alternative else ""
             raise FaultUnavailable(
-                "needs JWT_SECRET: the deployment's token-signing secret, to mint an expired token"
+                f"needs JWT_SECRET: the deployment's token-signing secret, to mint an expired token{instead}"
             )
         return self.target.jwt_secret
+
+    def given_expired(self, kind: str) -> str | None:
+        """A genuinely expired token of `kind` ("access" or "refresh") the team gave (EXPIRED_*_TOKEN)."""
+        given = (
+            self.settings.expired_access_token if kind == "access" else self.settings.expired_refresh_token
+        )
+        return given.get_secret_value() if given else None
 
     def function_swap(self) -> FunctionSwap:
         if self.target.database_url:
@@ -63,5 +73,7 @@ class FaultInjector:
             "needs FAULT_DB_DSN and --allow-destructive: a connection to the deployment's database"
         )
 
-    def expired(self, token: str) -> str:
-        return mint_expired(token, self._secret())
+    def expired(self, token: str) -> tuple[str, str]:
+        """A copy of `token` expired a minute ago, and its control: the same copy valid for ten minutes."""
+        secret = self._secret()
+        return mint(token, secret, -60), mint(token, secret, 600)

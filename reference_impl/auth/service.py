@@ -1,7 +1,6 @@
 """Issuing token pairs, rotating refresh tokens with reuse detection, and logging out: sessions in PostgreSQL."""
 
 import contextlib
-import hashlib
 import logging
 import uuid
 from uuid import UUID
@@ -26,10 +25,6 @@ class RefreshRefused(Exception):
     pass
 
 
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
 async def issue_pair(
     conn: asyncpg.Connection, settings: Settings, user_id: UUID | str, session: str | None = None
 ) -> TokenPair:
@@ -39,12 +34,11 @@ async def issue_pair(
     refresh = issue_token(settings, str(user_id), session, TokenType.REFRESH)
     # One round trip: the session row (new at login, present on rotation) and the refresh token.
     await conn.execute(
-        "WITH session AS (INSERT INTO auth.sessions (id, user_id) VALUES ($4::uuid, $3::uuid)"
+        "WITH session AS (INSERT INTO auth.sessions (id, user_id) VALUES ($3::uuid, $2::uuid)"
         "   ON CONFLICT (id) DO NOTHING)"
-        " INSERT INTO auth.refresh_tokens (jti, token_hash, user_id, session_id, expires_at)"
-        " VALUES ($1, $2, $3::uuid, $4::uuid, $5)",
+        " INSERT INTO auth.refresh_tokens (jti, user_id, session_id, expires_at)"
+        " VALUES ($1, $2::uuid, $3::uuid, $4)",
         refresh.claims.jti,
-        _digest(refresh.token),
         str(user_id),
         session,
         refresh.claims.expires_at,
@@ -67,29 +61,27 @@ async def rotate(conn: asyncpg.Connection, settings: Settings, refresh_token: st
         row = await conn.fetchrow(
             "UPDATE auth.refresh_tokens t SET used_at = now()"
             " FROM auth.sessions s JOIN users.users u ON u.id = s.user_id"
-            " WHERE t.jti = $1 AND t.token_hash = $2 AND t.used_at IS NULL AND t.expires_at > now()"
+            " WHERE t.jti = $1 AND t.used_at IS NULL AND t.expires_at > now()"
             "   AND s.id = t.session_id AND s.revoked_at IS NULL AND u.is_active"
             " RETURNING t.user_id, t.session_id",
             claims.jti,
-            _digest(refresh_token),
         )
         if row is not None:
             return await issue_pair(conn, settings, row["user_id"], str(row["session_id"]))
     # Outside the transaction: the session's revocation must be committed even though the request fails.
-    await _refuse_spent(conn, claims, refresh_token)
+    await _refuse_spent(conn, claims)
     raise RefreshRefused
 
 
-async def _refuse_spent(conn: asyncpg.Connection, claims: TokenClaims, refresh_token: str) -> None:
+async def _refuse_spent(conn: asyncpg.Connection, claims: TokenClaims) -> None:
     """End the session of a token that was already used (reuse detection); log why the token failed."""
     revoked = await conn.fetchval(
         "WITH spent AS (SELECT session_id FROM auth.refresh_tokens"
-        "   WHERE jti = $1 AND token_hash = $2 AND used_at IS NOT NULL)"
+        "   WHERE jti = $1 AND used_at IS NOT NULL)"
         " , revoked AS (UPDATE auth.sessions SET revoked_at = now()"
         "   WHERE id IN (SELECT session_id FROM spent) AND revoked_at IS NULL RETURNING 1)"
         " SELECT count(*) FROM revoked",
         claims.jti,
-        _digest(refresh_token),
     )
     if revoked:
         logger.warning("refresh token reused: its session is revoked")
