@@ -41,7 +41,7 @@ from harness.reports.document import (
     verdict_line,
 )
 from harness.reports.writer import new_report_dir, write_reports
-from harness.settings import HarnessSettings, SettingsError, env_name, load_settings, source_of
+from harness.settings import HarnessSettings, SettingsError, Sources, env_name, load_settings
 from harness.target import Target, TargetError, check_url, is_loopback, preflight
 
 _TARGET_KEY = "harness_target"
@@ -91,6 +91,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--stack-backend", help="reference stack backend: auto, embedded, docker, external")
     group.addoption("--reports-dir", help="where run reports go (REPORTS_DIR, default reports)")
     group.addoption(
+        "--env-file",
+        metavar="FILE",
+        help="read settings from FILE instead of ./.env (CHECKLIST_ENV_FILE), e.g. the one `up` writes",
+    )
+    group.addoption(
         "--compare",
         metavar="RUN_DIR",
         help="compare with this earlier run's report folder (COMPARE_RUN; default: the newest against the same target)",
@@ -115,20 +120,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _given_options(config: pytest.Config) -> tuple[dict[str, Any], dict[str, str]]:
-    """The settings given on the command line, and the option that gave each (for messages)."""
+def _given_options(config: pytest.Config) -> tuple[dict[str, Any], Sources]:
+    """The settings given on the command line, and where the rest come from (for messages)."""
     given, flags = {}, {}
-    for option, field in _OPTIONS.items():
+    for option, name in _OPTIONS.items():
         value = config.getoption(option)
         if value is not None:
-            given[field] = value
-            flags[field] = "--" + option.replace("_", "-")
-    return given, flags
+            given[name] = value
+            flags[name] = "--" + option.replace("_", "-")
+    env_file = config.getoption("env_file") or os.environ.get("CHECKLIST_ENV_FILE")
+    if config.getoption("env_file"):
+        flags["env_file"] = "--env-file"
+    elif env_file:
+        flags["env_file"] = "CHECKLIST_ENV_FILE"
+    return given, Sources(flags, Path(env_file) if env_file else Sources().env_file)
 
 
 def settings_from(config: pytest.Config) -> HarnessSettings:
-    given, flags = _given_options(config)
-    return load_settings(given, flags)
+    given, sources = _given_options(config)
+    return load_settings(given, sources)
 
 
 def _fallback_settings(config: pytest.Config) -> HarnessSettings:
@@ -322,7 +332,7 @@ class HarnessPlugin:
         try:
             check_connects(dsn)
         except FaultFailed as exc:
-            source = source_of("fault_db_dsn", {})
+            source = _given_options(self.config)[1].of("fault_db_dsn")
             raise SettingsError(f"FAULT_DB_DSN (from {source}) does not connect: {exc}") from None
 
     def _adopt(self, target: Target) -> None:
@@ -348,7 +358,7 @@ class HarnessPlugin:
     def _log_source(self, service: str, spec: str) -> LogSource:
         """The service's log source; a SettingsError naming the setting if it is malformed or unreadable."""
         field = f"{service}_log"
-        setting = f"{env_name(field)} (from {source_of(field, _given_options(self.config)[1])})"
+        setting = f"{env_name(field)} (from {_given_options(self.config)[1].of(field)})"
         try:
             source = parse_log_source(spec)
         except ValueError as exc:
@@ -561,7 +571,7 @@ class HarnessPlugin:
         if given is not None and not target_known:
             self.baseline = load_baseline(given)
             if self.baseline is None:
-                source = source_of("compare_run", _given_options(self.config)[1])
+                source = _given_options(self.config)[1].of("compare_run")
                 raise SettingsError(f"{given} (from {source}) is not a run's report folder with results")
         elif given is None and target_known:
             self.baseline = latest_baseline(

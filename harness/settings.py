@@ -1,6 +1,7 @@
 """What the harness runs against, in one settings object: command line > environment > `.env` > defaults."""
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,44 +76,51 @@ def env_name(field: str) -> str:
     return "CHECKLIST_TARGET" if field == "target" else field.upper()
 
 
-def _env_file_values() -> dict[str, str | None]:
-    from dotenv import dotenv_values
+@dataclass(frozen=True)
+class Sources:
+    """Where settings come from besides the environment: the options given (field → flag) and the env file
+    (`.env` in the working directory, or the one --env-file names)."""
 
-    path = Path(ENV_FILE)
-    return (
-        {key.upper(): value for key, value in dotenv_values(path, encoding="utf-8").items()}
-        if path.is_file()
-        else {}
-    )
+    options: dict[str, str] = field(default_factory=dict)
+    env_file: Path = Path(ENV_FILE)
+
+    def _env_file_values(self) -> dict[str, str | None]:
+        from dotenv import dotenv_values
+
+        if not self.env_file.is_file():
+            return {}
+        return {key.upper(): value for key, value in dotenv_values(self.env_file, encoding="utf-8").items()}
+
+    def of(self, name: str) -> str:
+        """Where a field's value came from, for messages: the option, the environment, the env file or the
+        default."""
+        if name in self.options:
+            return f"option {self.options[name]}"
+        variable = env_name(name)
+        if any(key.upper() == variable for key in os.environ):
+            return f"environment variable {variable}"
+        if variable in self._env_file_values():
+            return f"{variable} in {self.env_file.resolve()}"
+        return "the default"
 
 
-def source_of(field: str, options: dict[str, str]) -> str:
-    """Where a field's value came from, for messages: the option, the environment, the .env file or the default."""
-    if field in options:
-        return f"option {options[field]}"
-    name = env_name(field)
-    if any(key.upper() == name for key in os.environ):
-        return f"environment variable {name}"
-    if name in _env_file_values():
-        return f"{name} in {Path(ENV_FILE).resolve()}"
-    return "the default"
-
-
-def load_settings(given: dict[str, Any], options: dict[str, str]) -> HarnessSettings:
-    """The settings from `given` (field → command-line value), the environment and .env; one line on error.
-
-    `options` maps each given field to the option that set it, so that the message can name it."""
+def load_settings(given: dict[str, Any], sources: Sources) -> HarnessSettings:
+    """The settings from `given` (field → command-line value), the environment and the env file; one line on
+    error, naming the setting and where it came from."""
+    env_file = sources.env_file.resolve()
+    if "env_file" in sources.options and not sources.env_file.is_file():
+        raise SettingsError(f"{sources.options['env_file']} {sources.env_file}: no such file")
     try:
-        return HarnessSettings(**given)
+        return HarnessSettings(_env_file=sources.env_file, **given)
     except UnicodeDecodeError as exc:
         raise SettingsError(
-            f"{Path(ENV_FILE).resolve()} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+            f"{env_file} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
         ) from None
     except OSError as exc:
-        raise SettingsError(f"{Path(ENV_FILE).resolve()} cannot be read: {exc.strerror or exc}") from None
+        raise SettingsError(f"{env_file} cannot be read: {exc.strerror or exc}") from None
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else "?"
-        shown = "" if field in _SECRET_FIELDS else f" = {error.get('input')!r}"
-        name = options.get(field) or env_name(field)
-        raise SettingsError(f"{name}{shown} (from {source_of(field, options)}): {error['msg']}") from None
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        shown = "" if name in _SECRET_FIELDS else f" = {error.get('input')!r}"
+        label = sources.options.get(name) or env_name(name)
+        raise SettingsError(f"{label}{shown} (from {sources.of(name)}): {error['msg']}") from None

@@ -237,3 +237,24 @@ def test_every_acknowledged_payment_survives_a_postgres_crash(tmp_path: Path) ->
 
         assert refused > 0, "the crash went unnoticed: no request failed"
         assert asyncio.run(stored()) == len(acknowledged), f"{len(acknowledged)} acknowledged"
+
+
+def test_a_redis_that_dropped_its_clients_costs_no_request(tmp_path: Path) -> None:
+    """After Redis drops every client (a restart, `CLIENT KILL`), each service's pooled connection is dead: the
+    next request reconnects and is served, it is not a 503. Its own stack: the other tests' clients would be
+    dropped too."""
+    import redis
+
+    with reference_stack(
+        StackConfig(backend="embedded", ports=dict.fromkeys(API_PREFIXES, 0), log_dir=tmp_path)
+    ) as own:
+        api = Api(own)
+        try:
+            account, tokens = api.registered()
+            assert api.me(tokens["access_token"]).status_code == 200
+            with redis.Redis.from_url(own.redis_url) as client:
+                client.client_kill_filter(_type="normal", skipme=True)
+            assert api.me(tokens["access_token"]).status_code == 200  # users' connection was dropped
+            assert api.login(account["second_login"], account["password"]).status_code == 200  # and auth's
+        finally:
+            api.close()

@@ -119,3 +119,45 @@ def test_a_service_that_dies_stops_up_with_its_name(tmp_path: Path) -> None:
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+def test_the_env_file_up_writes_runs_every_case_green_against_it(tmp_path: Path) -> None:
+    """`up` prints the path of an env file with everything the harness needs (URLs, log sources, the signing
+    secret, the database and fault commands that work on this stack): an external run with it passes every
+    case, fault rows and extra cases included, skipping none."""
+    from harness.plan import all_cases
+    from tests.checklist_process import latest_document, run_checklist
+
+    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    up = subprocess.Popen(
+        [
+            *UP,
+            "--backend",
+            "embedded",
+            "--log-dir",
+            str(tmp_path / "logs"),
+            "--auth-port",
+            "0",
+            "--users-port",
+            "0",
+            "--webhook-port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+    )
+    try:
+        lines = read_until_ready(up)
+        env_file = Path(next(line for line in lines if line.startswith("env file ")).split()[2])
+        assert env_file.stat().st_mode & 0o777 == 0o600  # it holds the signing secret
+        result = run_checklist(tmp_path / "reports", "--env-file", str(env_file))
+    finally:
+        up.send_signal(signal.SIGTERM)
+        up.wait(60)
+    document = latest_document(tmp_path / "reports")
+    outcomes = {case["case_id"] + str(case["example"] or ""): case["outcome"] for case in document["cases"]}
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert document["run"]["target"]["kind"] == "external"
+    assert len(outcomes) == len(all_cases()) and set(outcomes.values()) == {"passed"}, outcomes

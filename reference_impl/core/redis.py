@@ -5,6 +5,8 @@ from contextlib import contextmanager
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from reference_impl.core.config import Settings
 
@@ -22,11 +24,16 @@ class TokenStoreUnavailable(Exception):
 
 
 def create_redis(settings: Settings) -> "aioredis.Redis":
+    # One immediate retry on a dropped connection: after Redis restarts or drops its clients, a pooled
+    # connection is dead, and the first request on it must not be a 503. Not on timeouts: a frozen Redis must
+    # still answer 503 within the timeout, not twice it.
     return aioredis.from_url(
         str(settings.redis_url),
         socket_timeout=settings.redis_timeout_seconds,
         socket_connect_timeout=settings.redis_timeout_seconds,
         decode_responses=True,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[redis.exceptions.ConnectionError],
     )
 
 

@@ -14,6 +14,7 @@ from types import FrameType
 from reference_impl.migrate import migrate
 from reference_impl.stack.api import DEFAULT_PORTS, SERVICES, RunningStack, StackConfig, reference_stack
 from reference_impl.stack.backends import BACKENDS, DockerBackend
+from reference_impl.stack.envfile import write_target_env
 from reference_impl.stack.processes import StackError
 
 
@@ -27,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
         up.add_argument(f"--{name}-port", type=int, default=DEFAULT_PORTS[name], help="0 picks a free port")
     up.add_argument("--log-dir", type=Path, default=Path("logs"))
     up.add_argument("--workers", type=int, default=1, help="uvicorn workers per service")
+    up.add_argument(
+        "--env-file",
+        type=Path,
+        help="where to write the harness's settings for this stack (default: <log dir>/target.env)",
+    )
     docker = up.add_argument_group("docker backend (default: environment, else bridge and official images)")
     docker.add_argument("--docker-network", choices=DockerBackend.NETWORKS, help="or STACK_DOCKER_NETWORK")
     docker.add_argument("--postgres-image", help="or STACK_POSTGRES_IMAGE")
@@ -65,6 +71,8 @@ def _up(args: argparse.Namespace) -> int:
             for name in SERVICES:
                 print(f"{name:8} {stack.base_urls[name]}")
             print(f"logs     {stack.log_dir}")
+            env_file = write_target_env(stack, args.env_file or stack.log_dir / "target.env")
+            print(f"env file {env_file} (tox -e checklist -- --target external --env-file {env_file})")
             print(f"ready in {time.perf_counter() - started:.2f}s; Ctrl-C stops everything", flush=True)
             return _supervise(stack)
     except KeyboardInterrupt:
