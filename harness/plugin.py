@@ -1,5 +1,6 @@
 """The pytest plugin: options, row-ID markers, the session-wide target, the case lifecycle and the reports."""
 
+import contextlib
 import json
 import os
 import re
@@ -49,6 +50,7 @@ _RUN_KEY = "harness_run_id"
 _CASE_PROPERTY = "checklist_case"
 _OPTIONS = {  # option → settings field
     "target": "target",
+    "base_url": "base_url",
     "auth_url": "auth_base_url",
     "users_url": "users_base_url",
     "webhook_url": "webhook_base_url",
@@ -82,6 +84,13 @@ class Verdict:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("checklist", "checklist harness")
     group.addoption("--target", help="reference (default) or external")
+    # pytest-base-url's option: that plugin, when installed, has registered it already (entry points load first).
+    with contextlib.suppress(ValueError):
+        parser.addoption(
+            "--base-url",
+            metavar="url",
+            help="one URL in front of all three services: /api/v1/auth, /api/v1/users and /webhook under it (BASE_URL)",
+        )
     group.addoption("--auth-url", help="auth base URL (AUTH_BASE_URL)")
     group.addoption("--users-url", help="users base URL (USERS_BASE_URL)")
     group.addoption("--webhook-url", help="webhook URL (WEBHOOK_BASE_URL)")
@@ -197,7 +206,12 @@ def _external_target(settings: HarnessSettings, needed: frozenset[str]) -> tuple
         raise TargetError(
             f"--allow-destructive against a deployment that is not on this machine ({remote[0]}) needs --i-know too"
         )
-    problems = preflight(settings.base_urls(), timeout=min(settings.request_timeout, 5.0))
+    problems = {
+        service: problem and problem + settings.url_origin(service)
+        for service, problem in preflight(
+            settings.base_urls(), timeout=min(settings.request_timeout, 5.0)
+        ).items()
+    }
     fatal = [problem for service, problem in problems.items() if problem and service in needed]
     if fatal:
         raise TargetError(fatal[0])
@@ -301,8 +315,10 @@ class HarnessPlugin:
         for service, spec in self.settings.log_sources().items():
             if spec is not None:
                 self._log_source(service, spec)
-        for name, url in self.settings.base_urls().items():
-            if self.settings.target == "external":
+        if self.settings.target == "external":
+            if self.settings.base_url:
+                check_url("the", self.settings.base_url)
+            for name, url in self.settings.base_urls().items():
                 check_url(name, url)
         if self.settings.target == "reference":
             target = _reference_target(self.settings, self.resources)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_FILE = ".env"
@@ -16,17 +16,22 @@ CHECKLIST_URLS = {
     "users": "http://localhost:8002/api/v1/users",
     "webhook": "http://localhost:8000/webhook",
 }
+# Each service's path under one base URL (a gateway or ingress in front of all three): the checklist's paths.
+SERVICE_PATHS = {"auth": "/api/v1/auth", "users": "/api/v1/users", "webhook": "/webhook"}
 
 
 class HarnessSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore")
 
+    # Unset: external when a base URL is given, else the reference stack.
     target: Literal["reference", "external"] = Field(
         "reference", validation_alias=AliasChoices("target", "checklist_target")
     )
-    auth_base_url: str = CHECKLIST_URLS["auth"]
-    users_base_url: str = CHECKLIST_URLS["users"]
-    webhook_base_url: str = CHECKLIST_URLS["webhook"]
+    # One URL in front of all three services (pytest-base-url's --base-url); each service's own URL wins.
+    base_url: str | None = None
+    auth_base_url: str | None = None
+    users_base_url: str | None = None
+    webhook_base_url: str | None = None
     # A merchant id the deployment accepts; the reference stack seeds this one.
     webhook_valid_mid: str = "100000000001"
     # Log sources per service: file:PATH, cmd:COMMAND or none; the reference stack's own files by default.
@@ -57,8 +62,31 @@ class HarnessSettings(BaseSettings):
     # Destructive faults against anything but loopback need this too: a second, deliberate yes.
     i_know: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _external_when_a_base_url_is_given(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            keys = {str(key).lower(): value for key, value in data.items()}
+            if keys.get("base_url") and not (keys.get("target") or keys.get("checklist_target")):
+                return {**data, "target": "external"}
+        return data
+
     def base_urls(self) -> dict[str, str]:
-        return {"auth": self.auth_base_url, "users": self.users_base_url, "webhook": self.webhook_base_url}
+        """Each service's URL: its own setting, else derived from the base URL, else the checklist's."""
+        given = {"auth": self.auth_base_url, "users": self.users_base_url, "webhook": self.webhook_base_url}
+        return {service: url or self.derived_url(service) for service, url in given.items()}
+
+    def derived_url(self, service: str) -> str:
+        if self.base_url:
+            return self.base_url.rstrip("/") + SERVICE_PATHS[service]
+        return CHECKLIST_URLS[service]
+
+    def url_origin(self, service: str) -> str:
+        """Where a service's URL came from, for messages about it."""
+        own = {"auth": self.auth_base_url, "users": self.users_base_url, "webhook": self.webhook_base_url}[
+            service
+        ]
+        return "" if own or not self.base_url else f" (derived from the base URL {self.base_url})"
 
     def log_sources(self) -> dict[str, str | None]:
         return {"auth": self.auth_log, "users": self.users_log, "webhook": self.webhook_log}

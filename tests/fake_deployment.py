@@ -165,3 +165,24 @@ class OpaqueTokens:
         else:
             content = answer.content
         return Answer(status, content, answer.headers.get("content-type", "application/json"))
+
+
+def gateway(routes: dict[str, str]) -> Respond:
+    """A reverse proxy in front of several services, as an API gateway or ingress is: a request whose path starts
+    with one of `routes`' prefixes goes to that origin, headers and body as they came; the answer goes back."""
+    import httpx
+
+    client = httpx.Client(timeout=30)
+    passed = ("content-type", "authorization", "x-request-id")
+
+    def respond(request: Request) -> Answer:
+        origin = next((o for prefix, o in routes.items() if request.path.startswith(prefix)), None)
+        if origin is None:
+            return Answer(404, b'{"detail":"Not Found"}', "application/json")
+        headers = {k: v for k, v in request.headers.items() if k.lower() in passed}
+        answer = client.request(request.method, origin + request.path, content=request.body, headers=headers)
+        return Answer(
+            answer.status_code, answer.content, answer.headers.get("content-type", "application/json")
+        )
+
+    return respond
