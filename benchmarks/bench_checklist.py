@@ -7,6 +7,7 @@ harness's fault proxy placed between the users service and Redis.
 """
 
 import dataclasses
+import json
 import os
 import re
 import shlex
@@ -15,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,10 @@ import psutil
 from bench_common import ROOT, BenchError, child, machine_busy_pct
 
 from harness.faults.proxy import start_proxy
+from harness.plan import all_cases
 from reference_impl.stack.api import RunningStack, StackConfig, reference_stack
 
-CASES = 43
+CASES = len(all_cases())
 RUN_TIMEOUT = 600.0
 # What a user's environment could set for the harness: cleared, so that every run is aimed where we say.
 _HARNESS_VARIABLES = {
@@ -186,12 +188,16 @@ class WarmTarget:
             args += [f"--{service}-log", f"file:{self.stack.log_paths[service]}"]
         return args
 
-    def run(self, label: str, reports: Path, *, parallel: bool, evidence: bool = True) -> ChecklistRun:
+    def run(
+        self, label: str, reports: Path, *, parallel: bool, evidence: bool = True, extra: Sequence[str] = ()
+    ) -> ChecklistRun:
         env = clean_env(**self.fault_env)
         if not evidence:
             env["EVIDENCE"] = "false"
         try:
-            return run_checklist(label, [*self.args(), *(["-n", "2"] if parallel else [])], env, reports)
+            return run_checklist(
+                label, [*self.args(), *(["-n", "2"] if parallel else []), *extra], env, reports
+            )
         finally:
             # Never leave the database cut, whatever happened to the run.
             subprocess.run(self.db_up_command(), shell=True, check=False, capture_output=True)  # noqa: S602
@@ -219,3 +225,22 @@ def warm_target(log_dir: Path) -> Iterator[WarmTarget]:
         )
         stack = resources.enter_context(reference_stack(config))
         yield WarmTarget(stack, controls["users-redis"])
+
+
+@dataclass(frozen=True)
+class ReplayRun:
+    wall_s: float
+    requests: int
+    differed: int  # statuses other than the recording's: what only the harness does (faults, forged tokens)
+
+
+def replay_run(results: Path) -> ReplayRun:
+    """benchmarks/replay.py on a recorded run, timed from the process's start to its exit like a harness run."""
+    argv = [sys.executable, str(Path(__file__).with_name("replay.py")), str(results)]
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False, cwd=ROOT)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise BenchError(f"replay failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    return ReplayRun(wall, int(figures["requests"]), int(figures["differed"]))
