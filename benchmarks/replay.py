@@ -12,6 +12,7 @@ of requests, and the statuses that differed from the recording.
 """
 
 import json
+import re
 import secrets
 import sys
 import time
@@ -24,6 +25,7 @@ import httpx  # noqa: E402 - the import is part of what a bare client costs, so 
 
 _NOT_REPLAYED_HEADERS = frozenset({"content-length", "host", "connection", "accept-encoding"})
 _CARRIED = ("access_token", "refresh_token", "id")
+_PHONE = re.compile(r"\+7\d{10}")
 
 
 def _exchanges(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -36,11 +38,16 @@ def _exchanges(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 def replay(document: dict[str, Any]) -> dict[str, Any]:
     substitutions = {str(document["run"]["id"]): secrets.token_hex(3)}
+    phones: dict[str, str] = {}
+
+    def new_phone(match: re.Match[str]) -> str:
+        # Phones carry no run id: each recorded one gets a new random one, the same wherever it recurs.
+        return phones.setdefault(match.group(), f"+7{secrets.randbelow(10**10):010d}")
 
     def carried(text: str) -> str:
         for old, new in substitutions.items():
             text = text.replace(old, new)
-        return text
+        return _PHONE.sub(new_phone, text)
 
     exchanges = _exchanges(document)
     differed = 0

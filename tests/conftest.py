@@ -19,7 +19,10 @@ from reference_impl.stack.api import RunningStack, StackConfig, reference_stack
 EXTERNAL_DATABASE_URL = os.environ.get(
     "TEST_EXTERNAL_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-EXTERNAL_REDIS_URL = os.environ.get("TEST_EXTERNAL_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Under xdist each worker takes a Redis database of its own: a test that flushes its stack's Redis (as a restart
+# would) must not flush another worker's login counters.
+_WORKER_INDEX = int(os.environ.get("PYTEST_XDIST_WORKER", "gw-1")[2:] or -1) + 1
+EXTERNAL_REDIS_URL = os.environ.get("TEST_EXTERNAL_REDIS_URL") or f"redis://127.0.0.1:6379/{_WORKER_INDEX}"
 FREE_PORTS = {"auth": 0, "users": 0, "webhook": 0}
 VALID_MID = "100000000001"
 

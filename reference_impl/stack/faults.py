@@ -14,24 +14,24 @@ it is refused, and the connected ones are dropped); the password waits in FILE f
 """
 
 import argparse
-import asyncio
 import secrets
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
-import httpx
-import redis
+# Each command is a process of its own, run while a checklist case waits: it imports only the client it needs.
 
 
 def _maintenance(database_url: str) -> tuple[str, str]:
     """The URL of the same server's template1, and the database's name."""
-    url = httpx.URL(database_url)
-    name = url.path.lstrip("/") or "postgres"
-    return str(url.copy_with(path="/template1")), name
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/") or "postgres"
+    return urlunsplit(parts._replace(path="/template1")), name
 
 
 async def _database(database_url: str, allow: bool) -> None:
+    import asyncpg
+
     maintenance, name = _maintenance(database_url)
     conn = await asyncpg.connect(maintenance, timeout=10)
     try:
@@ -47,6 +47,8 @@ async def _database(database_url: str, allow: bool) -> None:
 
 
 def _redis_down(redis_url: str, state: Path) -> None:
+    import redis
+
     password = secrets.token_hex(16)
     state.parent.mkdir(parents=True, exist_ok=True)
     state.write_text(password, encoding="utf-8")
@@ -59,6 +61,8 @@ def _redis_down(redis_url: str, state: Path) -> None:
 def _redis_up(redis_url: str, state: Path) -> None:
     if not state.exists():
         return  # not down: nothing to undo
+    import redis
+
     password = state.read_text(encoding="utf-8").strip()
     with redis.Redis.from_url(redis_url, password=password, socket_timeout=5) as client:
         client.config_set("requirepass", "")
@@ -76,12 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.action.startswith("db-"):
             if not args.database_url:
                 parser.error("--database-url is required")
+            import asyncio
+
             asyncio.run(_database(args.database_url, allow=args.action == "db-up"))
         else:
             if not (args.redis_url and args.state):
                 parser.error("--redis-url and --state are required")
             (_redis_down if args.action == "redis-down" else _redis_up)(args.redis_url, args.state)
-    except (OSError, asyncpg.PostgresError, redis.RedisError) as exc:
+    except Exception as exc:  # asyncpg's, redis's and OS errors alike: one line, and the harness shows it
         print(f"error: {args.action}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
