@@ -205,17 +205,17 @@ class WarmTarget:
 
 @contextmanager
 def warm_target(log_dir: Path) -> Iterator[WarmTarget]:
-    """Boot the embedded stack with a fault proxy between the users service and Redis."""
+    """Boot the embedded stack with a fault proxy between the auth service and Redis."""
     controls: dict[str, int] = {}
     with ExitStack() as resources:
         proxies = resources.enter_context(ExitStack())  # closed after the stack that uses them
 
         def route(service: str, dependency: str, url: str) -> str:
-            if (service, dependency) != ("users", "redis"):
+            if (service, dependency) != ("auth", "redis"):
                 return url
             parts = urlsplit(url)
             proxy = proxies.enter_context(start_proxy(parts.hostname or "127.0.0.1", parts.port or 6379))
-            controls["users-redis"] = proxy.control.port
+            controls["auth-redis"] = proxy.control.port
             userinfo = parts.netloc.rpartition("@")[0]
             host = f"127.0.0.1:{proxy.listen_port}"
             return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}" if userinfo else host))
@@ -224,7 +224,7 @@ def warm_target(log_dir: Path) -> Iterator[WarmTarget]:
             backend="embedded", ports={"auth": 0, "users": 0, "webhook": 0}, log_dir=log_dir, route=route
         )
         stack = resources.enter_context(reference_stack(config))
-        yield WarmTarget(stack, controls["users-redis"])
+        yield WarmTarget(stack, controls["auth-redis"])
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ _OPTIONS = {  # option → settings field
     "i_know": "i_know",
 }
 # The dependencies the reference stack routes through fault proxies: (service, dependency).
-_PROXIED = (("webhook", "database"), ("auth", "database"), ("users", "redis"))
+_PROXIED = (("webhook", "database"), ("auth", "database"), ("auth", "redis"))
 case_key = pytest.StashKey[Case]()
 verdict_key = pytest.StashKey["Verdict"]()
 phases_key = pytest.StashKey[dict[str, pytest.TestReport]]()

@@ -101,16 +101,29 @@ def test_every_way_the_database_can_be_unreachable_is_503_within_2s(
             )
 
 
-def test_users_fail_closed_when_redis_is_unreachable(stack: RunningStack, api: Api, tmp_path: Path) -> None:
+def test_logins_fail_closed_when_redis_is_unreachable(stack: RunningStack, api: Api, tmp_path: Path) -> None:
+    """Failed logins are counted in Redis: without it a login is refused (503), never let through uncounted."""
+    account, _ = api.registered()
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    with lone_service("auth", stack, tmp_path, redis_url=dead_redis) as url:
+        response = httpx.post(
+            f"{url}/login", json={"login": account["second_login"], "password": account["password"]}, timeout=10
+        )
+        health = httpx.get(url.replace(API_PREFIXES["auth"], "/health"), timeout=10)
+    assert (response.status_code, response.json()) == (503, {"detail": "Login throttle unavailable"})
+    assert (health.status_code, health.json()["redis"]) == (503, "unavailable")
+
+
+def test_token_checks_need_no_redis(stack: RunningStack, api: Api, tmp_path: Path) -> None:
+    """Revocation lives in PostgreSQL: the users service answers, and refuses a logged-out token, with Redis gone."""
     _, tokens = api.registered()
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
     with lone_service("users", stack, tmp_path, redis_url=dead_redis) as url:
-        response = httpx.get(
-            f"{url}/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=10
-        )
-        health = httpx.get(url.replace(API_PREFIXES["users"], "/health"), timeout=10)
-    assert response.status_code == 503
-    assert (health.status_code, health.json()["redis"]) == (503, "unavailable")
+        assert httpx.get(f"{url}/me", headers=headers, timeout=10).status_code == 200
+        assert api.logout(tokens["access_token"]).status_code == 200
+        assert httpx.get(f"{url}/me", headers=headers, timeout=10).status_code == 401
+        assert httpx.get(url.replace(API_PREFIXES["users"], "/health"), timeout=10).status_code == 200
 
 
 async def _swap_function(database_url: str, body: str | None) -> str:

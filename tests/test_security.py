@@ -192,13 +192,13 @@ def test_token_of_a_deleted_user_is_refused(api: Api, stack: RunningStack) -> No
 
 
 def _flush_redis(stack: RunningStack) -> None:
-    """What a restart of Redis without persistence does to the stack's keys (the blacklist among them)."""
+    """What a restart of Redis without persistence does to the stack's keys (the login counters)."""
     with redis.Redis.from_url(stack.redis_url) as client:
         client.flushdb()
 
 
 def test_logout_holds_after_redis_loses_its_keys(api: Api, stack: RunningStack) -> None:
-    """Logout ends every session of the user (AUTH-LOGOUT-05/06), and Redis losing the blacklist brings none back."""
+    """Logout ends every session of the user (AUTH-LOGOUT-05/06), and Redis losing its keys brings none back."""
     account, tokens = api.registered()
     other = api.login(account["second_login"], account["password"]).json()  # a second session
     user_id = api.me(tokens["access_token"]).json()["id"]

@@ -50,7 +50,7 @@ def _server_of(url: str) -> psutil.Process:
     raise AssertionError(f"no server process for {url}")
 
 
-def test_two_workers_share_the_blacklist_and_stop_together(
+def test_two_workers_honour_a_logout_and_stop_together(
     api: Api, stack: RunningStack, tmp_path: Path
 ) -> None:
     _, tokens = api.registered()

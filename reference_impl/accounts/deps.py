@@ -1,5 +1,5 @@
 """The caller as a live account: a valid access token whose session is live and whose user is active, checked
-in PostgreSQL in the same query that returns the user (Redis's blacklist is only the fast path before it)."""
+in PostgreSQL in the same query that returns the user."""
 
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -50,3 +50,17 @@ async def live_caller(claims: AccessToken, pool: DbPool, settings: SettingsDep) 
 
 
 LiveCaller = Annotated[Caller, Depends(live_caller)]
+
+
+async def live_user_body(claims: AccessToken, pool: DbPool, settings: SettingsDep) -> str:
+    """The caller's user object as the JSON text PostgreSQL builds, for a response that returns it as it is:
+    nothing parsed or validated again in Python (users.user_json's shape is the API's). 401 as `live_user`."""
+    user_id, session_id = caller_ids(claims)
+    async with connection(pool, settings) as conn:
+        body: str | None = await conn.fetchval("SELECT auth.live_user_json($1, $2)::text", user_id, session_id)
+    if body is None:
+        raise unauthorized(INVALID_ACCESS_TOKEN)
+    return body
+
+
+LiveUserBody = Annotated[str, Depends(live_user_body)]

@@ -3,4 +3,5 @@
 from reference_impl.auth.router import router
 from reference_impl.core.app import create_app
 
-app = create_app(service="auth", title="auth", routers=[router], hashes_passwords=True)
+# Redis: the failed-login counters (auth/throttle.py); no other service needs it.
+app = create_app(service="auth", title="auth", routers=[router], hashes_passwords=True, uses_redis=True)

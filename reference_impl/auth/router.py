@@ -73,9 +73,7 @@ async def refresh(body: RefreshRequest, pool: DbPool, settings: SettingsDep) -> 
 
 
 @router.post("/logout", responses=error_responses(401, 503))
-async def logout(
-    claims: AccessToken, pool: DbPool, redis_client: RedisClient, settings: SettingsDep
-) -> Detail:
+async def logout(claims: AccessToken, pool: DbPool, settings: SettingsDep) -> Detail:
     async with connection(pool, settings) as conn:
-        await service.logout(conn, redis_client, claims)
+        await service.logout(conn, claims)
     return Detail(detail="Successfully logged out")

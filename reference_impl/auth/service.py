@@ -1,19 +1,16 @@
 """Issuing token pairs, rotating refresh tokens with reuse detection, and logging out: sessions in PostgreSQL."""
 
-import contextlib
 import logging
 import uuid
 from uuid import UUID
 
 import asyncpg
-import redis.asyncio as aioredis
 
 from reference_impl.accounts.deps import caller_ids
 from reference_impl.accounts.service import token_ids
 from reference_impl.auth.schemas import TokenPair
 from reference_impl.core.config import Settings
 from reference_impl.core.deps import INVALID_ACCESS_TOKEN, unauthorized
-from reference_impl.core.redis import TokenStoreUnavailable, blacklist_token
 from reference_impl.core.tokens import InvalidToken, TokenClaims, TokenType, decode_token, issue_token
 
 logger = logging.getLogger("reference_impl.auth")
@@ -89,13 +86,10 @@ async def _refuse_spent(conn: asyncpg.Connection, claims: TokenClaims) -> None:
         logger.info("refresh refused: unknown, expired or revoked token")
 
 
-async def logout(conn: asyncpg.Connection, redis_client: "aioredis.Redis", claims: TokenClaims) -> None:
+async def logout(conn: asyncpg.Connection, claims: TokenClaims) -> None:
     """End every session of the caller's user (401 if the caller's own session is no longer live)."""
     user_id, session_id = caller_ids(claims)
     ended = await conn.fetchval("SELECT auth.logout($1, $2)", user_id, session_id)
     if ended is None:
         raise unauthorized(INVALID_ACCESS_TOKEN)
-    # Only the fast path now: the revocation above is committed, and PostgreSQL refuses the token without it.
-    with contextlib.suppress(TokenStoreUnavailable):
-        await blacklist_token(redis_client, claims.jti, claims.remaining_seconds())
     logger.info("logged out: %d sessions ended", ended)

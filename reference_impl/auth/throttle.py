@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from fastapi import HTTPException, status
 
 from reference_impl.core.config import Settings
-from reference_impl.core.redis import token_store
+from reference_impl.core.redis import redis_required
 
 logger = logging.getLogger("reference_impl.auth")
 
@@ -41,7 +41,7 @@ class LoginThrottle:
     async def check(self, subject: str, address: str) -> None:
         """429 when the account or the address has used up its failures for the window."""
         account_key, address_key = _keys(subject, address)
-        with token_store():
+        with redis_required():
             async with self.client.pipeline(transaction=False) as pipe:
                 for key in (account_key, address_key):
                     pipe.get(key)
@@ -63,7 +63,7 @@ class LoginThrottle:
 
     async def failed(self, subject: str, address: str) -> None:
         window = self.settings.login_failure_window_seconds
-        with token_store():
+        with redis_required():
             async with self.client.pipeline(transaction=True) as pipe:
                 for key in _keys(subject, address):
                     # The window starts at the first failure (SET NX EX, then INCR keeps the TTL; Redis 6 too).
@@ -72,5 +72,5 @@ class LoginThrottle:
                 await pipe.execute()
 
     async def succeeded(self, subject: str) -> None:
-        with token_store():
+        with redis_required():
             await self.client.delete(_keys(subject, "-")[0])

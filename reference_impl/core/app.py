@@ -5,14 +5,14 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from reference_impl.core import passwords
 from reference_impl.core.config import get_settings
 from reference_impl.core.db import DATABASE_ERRORS, connection, create_pool
-from reference_impl.core.deps import DbPool, RedisClient, SettingsDep
+from reference_impl.core.deps import DbPool, SettingsDep
 from reference_impl.core.errors import (
     DETAIL_REF_TEMPLATE,
     Detail,
@@ -41,18 +41,19 @@ class Health(BaseModel):
 
 @health_router.get(
     "/health",
-    summary="Liveness and readiness: 200 when the database and Redis answer",
+    summary="Liveness and readiness: 200 when the database (and Redis, where the service uses it) answer",
     response_model=Health,
     responses={503: {"model": Health, "description": "The database or Redis does not answer"}},
 )
-async def health(pool: DbPool, redis_client: RedisClient, settings: SettingsDep) -> JSONResponse:
+async def health(request: Request, pool: DbPool, settings: SettingsDep) -> JSONResponse:
     checks = {"database": "ok", "redis": "ok"}
+    redis_client = request.app.state.redis
     try:
         async with connection(pool, settings) as conn:
             await conn.fetchval("SELECT 1")
     except DATABASE_ERRORS:
         checks["database"] = "unavailable"
-    if not await redis_answers(redis_client):
+    if redis_client is not None and not await redis_answers(redis_client):
         checks["redis"] = "unavailable"
     healthy = all(value == "ok" for value in checks.values())
     return JSONResponse(
@@ -96,6 +97,7 @@ def create_app(
     routers: Sequence[APIRouter],
     internal_error_detail: str = "Internal server error",
     hashes_passwords: bool = False,
+    uses_redis: bool = False,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,13 +108,14 @@ def create_app(
             None, passwords.warm_up if hashes_passwords else _noop
         )
         app.state.pool = await create_pool(settings)
-        app.state.redis = create_redis(settings)
+        app.state.redis = create_redis(settings) if uses_redis else None
         try:
             yield
         finally:
             await warm_up
             await app.state.pool.close()
-            await app.state.redis.aclose()
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
 
     app = FastAPI(title=title, lifespan=lifespan)
     for router in routers:

@@ -14,12 +14,12 @@ from pydantic import BaseModel
 
 from reference_impl.core.db import DATABASE_ERRORS
 from reference_impl.core.logging import REQUEST_ID_HEADER
-from reference_impl.core.redis import TokenStoreUnavailable
+from reference_impl.core.redis import RedisUnavailable
 
 logger = logging.getLogger("reference_impl.errors")
 
 DATABASE_ERROR = "Database error"
-TOKEN_STORE_ERROR = "Token store unavailable"
+REDIS_ERROR = "Login throttle unavailable"
 
 
 class Detail(BaseModel):
@@ -115,9 +115,9 @@ def install_error_handlers(app: FastAPI, internal_error_detail: str) -> None:
         logger.error("database unavailable: %s: %s", type(exc).__name__, exc)
         return JSONResponse({"detail": DATABASE_ERROR}, status_code=503)
 
-    async def token_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
         logger.error("redis unavailable: %s: %s", type(exc).__name__, exc)
-        return JSONResponse({"detail": TOKEN_STORE_ERROR}, status_code=503)
+        return JSONResponse({"detail": REDIS_ERROR}, status_code=503)
 
     async def query_failed(request: Request, exc: Exception) -> JSONResponse:
         # A query that failed (a broken function, a bug in SQL) is still a 500, but answered here: the catch-all
@@ -132,7 +132,7 @@ def install_error_handlers(app: FastAPI, internal_error_detail: str) -> None:
 
     app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_exception_handler(RefusedRequest, refused)
-    app.add_exception_handler(TokenStoreUnavailable, token_store_unavailable)
+    app.add_exception_handler(RedisUnavailable, redis_unavailable)
     for exc_type in DATABASE_ERRORS:
         app.add_exception_handler(exc_type, database_unavailable)
     # Looked up by the exception's MRO: the lost-connection subclasses above still get 503.

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from asgi_correlation_id import CorrelationIdFilter, CorrelationIdMiddleware
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -34,7 +34,8 @@ def configure_logging(service: str, log_dir: Path, level: str = "INFO", to_stder
     """Send JSON lines to `<log_dir>/<service>.log` and stderr; return the log file's path."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{service}.log"
-    formatter = JsonFormatter(
+    # orjson: every request writes an access record, and the stdlib json encoder was a visible share of its cost.
+    formatter = OrjsonFormatter(
         "{levelname}{name}{message}{correlation_id}",
         style="{",
         rename_fields={"levelname": "level", "name": "logger", "correlation_id": "request_id"},

@@ -1,4 +1,7 @@
-"""The Redis client and the access-token blacklist kept in it (shared by auth and users)."""
+"""The Redis client of the auth service, where failed logins are counted (auth/throttle.py).
+
+Redis holds nothing a token check needs: revocation lives in PostgreSQL, so only logins depend on Redis.
+"""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,11 +19,9 @@ REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
     OSError,
 )
 
-_BLACKLIST_PREFIX = "auth:blacklist:"
 
-
-class TokenStoreUnavailable(Exception):
-    """Redis cannot be reached: token checks fail closed (503), never open."""
+class RedisUnavailable(Exception):
+    """Redis cannot be reached: logins fail closed (503), never unthrottled."""
 
 
 def create_redis(settings: Settings) -> "aioredis.Redis":
@@ -38,23 +39,12 @@ def create_redis(settings: Settings) -> "aioredis.Redis":
 
 
 @contextmanager
-def token_store() -> Iterator[None]:
-    """Redis failures inside become TokenStoreUnavailable (a 503): checks fail closed."""
+def redis_required() -> Iterator[None]:
+    """Redis failures inside become RedisUnavailable (a 503): what needs Redis fails closed."""
     try:
         yield
     except REDIS_UNAVAILABLE as exc:
-        raise TokenStoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
-
-
-async def blacklist_token(client: "aioredis.Redis", jti: str, ttl_seconds: int) -> None:
-    # The entry lives exactly as long as the token could still be presented.
-    with token_store():
-        await client.set(_BLACKLIST_PREFIX + jti, "1", ex=max(ttl_seconds, 1))
-
-
-async def is_token_blacklisted(client: "aioredis.Redis", jti: str) -> bool:
-    with token_store():
-        return bool(await client.exists(_BLACKLIST_PREFIX + jti))
+        raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
 async def redis_answers(client: "aioredis.Redis") -> bool:

@@ -1,7 +1,6 @@
 import logging
-from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from reference_impl.core.db import connection
 from reference_impl.core.deps import DbPool, SettingsDep
@@ -19,8 +18,8 @@ router = APIRouter(tags=["webhook"])
     summary="2can payment callback; the body is the result of to_can.process_webhook",
     responses=error_responses(400, 401, 409, 500, 503),
 )
-async def receive_webhook(payload: WebhookPayload, pool: DbPool, settings: SettingsDep) -> dict[str, Any]:
+async def receive_webhook(payload: WebhookPayload, pool: DbPool, settings: SettingsDep) -> Response:
     async with connection(pool, settings) as conn:
-        result = await process_webhook(conn, payload)
+        body = await process_webhook(conn, payload)
     logger.info("webhook %s processed: MID %s amount %s", payload.Id, payload.MID, payload.Amount)
-    return result
+    return Response(body, media_type="application/json")

@@ -1,7 +1,6 @@
 """Hands the validated callback to `to_can.process_webhook` and interprets its JSON result."""
 
 import logging
-from typing import Any
 
 import asyncpg
 
@@ -20,13 +19,19 @@ class InvalidWebhookData(RefusedRequest):
         self.status_code = status_code
 
 
-async def process_webhook(conn: asyncpg.Connection, payload: WebhookPayload) -> dict[str, Any]:
-    result: dict[str, Any] = await conn.fetchval(
-        "SELECT to_can.process_webhook($1::jsonb)", payload.model_dump(mode="json")
+async def process_webhook(conn: asyncpg.Connection, payload: WebhookPayload) -> str:
+    """The function's result as JSON text, to be the answer as it is; its `error` (and `status`) read in SQL,
+    so that Python never parses the body it passes on."""
+    row = await conn.fetchrow(
+        "SELECT r::text AS body, jsonb_typeof(r) AS kind, r->>'error' AS error, r->>'status' AS status"
+        " FROM to_can.process_webhook($1::jsonb) AS r",
+        payload.model_dump(mode="json"),
     )
-    if not isinstance(result, dict):
-        raise TypeError(f"to_can.process_webhook returned {type(result).__name__}, expected an object")
-    if "error" in result:
-        status = result.get("status")
-        raise InvalidWebhookData(str(result["error"]), status if status in (400, 409) else 400)
-    return result
+    assert row is not None
+    if row["kind"] != "object":
+        raise TypeError(f"to_can.process_webhook returned {row['kind']}, expected an object")
+    if row["error"] is not None:
+        status = int(row["status"]) if (row["status"] or "").isdigit() else 400
+        raise InvalidWebhookData(row["error"], status if status in (400, 409) else 400)
+    body: str = row["body"]
+    return body
