@@ -43,20 +43,22 @@ def test_settings_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.chdir(tmp_path)
     for name in ("AUTH_BASE_URL", "USERS_BASE_URL", "CHECKLIST_TARGET"):
         monkeypatch.delenv(name, raising=False)
-    assert HarnessSettings().auth_base_url == "http://localhost:8001/api/v1/auth"
+    for name in ("BASE_URL", "WEBHOOK_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert HarnessSettings().base_urls()["auth"] == "http://localhost:8001/api/v1/auth"
     (tmp_path / ".env").write_text(
         "AUTH_BASE_URL=http://from-dotenv/a\nUSERS_BASE_URL=http://from-dotenv/u\n"
     )
-    assert HarnessSettings().auth_base_url == "http://from-dotenv/a"
+    assert HarnessSettings().base_urls()["auth"] == "http://from-dotenv/a"
     monkeypatch.setenv("AUTH_BASE_URL", "http://from-env/a")
     monkeypatch.setenv("CHECKLIST_TARGET", "external")
     settings = HarnessSettings()
-    assert (settings.auth_base_url, settings.users_base_url, settings.target) == (
+    assert (settings.base_urls()["auth"], settings.base_urls()["users"], settings.target) == (
         "http://from-env/a",
         "http://from-dotenv/u",
         "external",
     )
-    assert HarnessSettings(auth_base_url="http://from-cli/a").auth_base_url == "http://from-cli/a"
+    assert HarnessSettings(auth_base_url="http://from-cli/a").base_urls()["auth"] == "http://from-cli/a"
 
 
 @pytest.mark.parametrize("url", ["htp:/x", "localhost:8001", "http://", "not a url"])
