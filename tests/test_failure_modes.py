@@ -107,7 +107,9 @@ def test_logins_fail_closed_when_redis_is_unreachable(stack: RunningStack, api: 
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
     with lone_service("auth", stack, tmp_path, redis_url=dead_redis) as url:
         response = httpx.post(
-            f"{url}/login", json={"login": account["second_login"], "password": account["password"]}, timeout=10
+            f"{url}/login",
+            json={"login": account["second_login"], "password": account["password"]},
+            timeout=10,
         )
         health = httpx.get(url.replace(API_PREFIXES["auth"], "/health"), timeout=10)
     assert (response.status_code, response.json()) == (503, {"detail": "Login throttle unavailable"})

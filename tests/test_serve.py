@@ -50,9 +50,7 @@ def _server_of(url: str) -> psutil.Process:
     raise AssertionError(f"no server process for {url}")
 
 
-def test_two_workers_honour_a_logout_and_stop_together(
-    api: Api, stack: RunningStack, tmp_path: Path
-) -> None:
+def test_two_workers_honour_a_logout_and_stop_together(api: Api, stack: RunningStack, tmp_path: Path) -> None:
     _, tokens = api.registered()
     headers = bearer(tokens["access_token"])
     with lone_service("users", stack, tmp_path, workers=2) as users:

@@ -57,7 +57,9 @@ async def live_user_body(claims: AccessToken, pool: DbPool, settings: SettingsDe
     nothing parsed or validated again in Python (users.user_json's shape is the API's). 401 as `live_user`."""
     user_id, session_id = caller_ids(claims)
     async with connection(pool, settings) as conn:
-        body: str | None = await conn.fetchval("SELECT auth.live_user_json($1, $2)::text", user_id, session_id)
+        body: str | None = await conn.fetchval(
+            "SELECT auth.live_user_json($1, $2)::text", user_id, session_id
+        )
     if body is None:
         raise unauthorized(INVALID_ACCESS_TOKEN)
     return body
