@@ -238,6 +238,7 @@ class Case:
             self._undo.remove(entry)
             self._inject(f"reconnect the {service} service to its {dependency}", entry[1])
         self._recovering = f"after the {service} service's {dependency} came back"
+        self._no_tokens_from = None  # a call that failed during the outage was meant to: it blocks nothing after
 
     def break_webhook_function(self) -> None:
         swap = self._can(self.faults.function_swap)
