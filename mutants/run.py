@@ -10,8 +10,10 @@ first, as the baseline: every case must pass on it, or no verdict would mean any
 
 import argparse
 import compileall
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -110,11 +112,16 @@ class Runs:
         with self._lock:
             self.stopping = True
             running = list(self._running)
-        # SIGTERM: the harness ends the run as interrupted and stops the services it started.
+        # SIGINT, as Ctrl-C in a terminal: pytest stops at any point, the stack's boot included (the harness takes
+        # SIGTERM as an interrupt only once the stack is up), reports the run as interrupted and stops the services.
         for process in running:
-            process.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGINT)
+        deadline = time.monotonic() + 20
         for process in running:
-            process.stop(timeout=20)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.popen.wait(max(0.0, deadline - time.monotonic()))
+            process.stop()  # SIGTERM, then SIGKILL, for whatever is left
 
 
 def child_environment(servers: Servers, database: str, redis_index: int) -> dict[str, str]:
