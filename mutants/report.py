@@ -7,26 +7,39 @@ from typing import Any
 
 import jinja2
 
-from mutants.matrix import CaseResult, Cell, Matrix, Verdict
+from mutants.matrix import CaseResult, Cell, Matrix, Status, Verdict
 
 TARGET_SECONDS = 240  # the matrix's wall-time target on the project's 2-core machine: a benchmark, not a test
-STATUS_WORDS = {
-    "killed": "✅ killed as expected",
-    "equivalent": "✅ equivalent: failed nothing",
-    "not as expected": "❌ killed, not as expected",
-    "survived": "❌ survived",
-    "equivalent failed": "❌ equivalent, but failed",
-    "known gap": "⚠️ known gap",
-    "gap closed": "❌ known gap, now caught",
-    "error": "❌ run error",
+STATUS_TEXT: dict[Status, str] = {
+    "killed": "killed as expected",
+    "equivalent": "equivalent: failed nothing",
+    "not as expected": "killed, not as expected",
+    "survived": "survived",
+    "equivalent failed": "equivalent, but failed",
+    "known gap": "known gap",
+    "gap closed": "known gap, now caught",
+    "error": "run error",
 }
-CELL_MARKS: dict[Cell, str] = {
+# Markdown and the terminal; the HTML page marks its cells with plain symbols that every font has.
+CELL_EMOJI: dict[Cell, str] = {
     "killed-as-expected": "✅",
     "killed-unexpected": "➕",
     "survived": "❌",
     "": "",
 }
-LEGEND = "✅ killed as expected · ➕ killed, not expected (fine) · ❌ expected to kill it, passed"
+CELL_SYMBOLS: dict[Cell, str] = {"killed-as-expected": "✓", "killed-unexpected": "+", "survived": "✗", "": ""}
+
+
+def status_word(verdict: Verdict) -> str:
+    icon = "✅" if verdict.ok else "❌"
+    return f"{'⚠️' if verdict.status == 'known gap' else icon} {STATUS_TEXT[verdict.status]}"
+
+
+def legend(marks: dict[Cell, str]) -> str:
+    return (
+        f"{marks['killed-as-expected']} killed as expected · {marks['killed-unexpected']} killed, not expected "
+        f"(fine) · {marks['survived']} expected to kill it, passed"
+    )
 
 
 def caught_by(verdict: Verdict) -> str:
@@ -130,9 +143,9 @@ def to_markdown(matrix: Matrix) -> str:
         f"`python3 -m tox -e mutants`: {headline(matrix)}.",
         "",
         f"**{result_line(matrix)}**",
-        "",
     ]
-    lines += [f"- {_md(problem)}" for problem in matrix.problems()]
+    if matrix.problems():
+        lines += ["", *(f"- {_md(problem)}" for problem in matrix.problems())]
     if known_gaps(matrix):
         lines += ["", "Known gaps of the suite (reported, not failed):", ""]
         lines += [f"- {_md(gap)}" for gap in known_gaps(matrix)]
@@ -145,13 +158,13 @@ def to_markdown(matrix: Matrix) -> str:
         mutant = verdict.mutant
         lines.append(
             f"| {number} | `{mutant.name}` | {_md(mutant.description)} | {_md(', '.join(mutant.expect) or '— (equivalent)')} "
-            f"| {_md(caught_by(verdict))} | {STATUS_WORDS[verdict.status]} |"
+            f"| {_md(caught_by(verdict))} | {status_word(verdict)} |"
         )
-    lines += ["", "## Mutant × case", "", LEGEND, ""]
+    lines += ["", "## Mutant × case", "", legend(CELL_EMOJI), ""]
     lines.append("| mutant | " + " | ".join(matrix.columns) + " |")
     lines.append("|---" * (len(matrix.columns) + 1) + "|")
     for verdict in matrix.verdicts:
-        marks = (CELL_MARKS[verdict.cell(case_id)] for case_id in matrix.columns)
+        marks = (CELL_EMOJI[verdict.cell(case_id)] for case_id in matrix.columns)
         lines.append(f"| `{verdict.mutant.name}` | " + " | ".join(marks) + " |")
     return "\n".join(lines) + "\n"
 
@@ -171,9 +184,9 @@ def to_html(matrix: Matrix) -> str:
         result=result_line(matrix),
         problems=matrix.problems(),
         gaps=known_gaps(matrix),
-        status_words=STATUS_WORDS,
-        marks=CELL_MARKS,
-        legend=LEGEND,
+        status_text=STATUS_TEXT,
+        marks=CELL_SYMBOLS,
+        legend=legend(CELL_SYMBOLS),
         caught_by=caught_by,
     )
 
@@ -195,7 +208,7 @@ def terminal_table(matrix: Matrix) -> str:
     lines = [f"{'#':>3}  {'mutant':<{width}}  {'verdict':<30}  caught by"]
     for number, verdict in enumerate(matrix.verdicts, 1):
         lines.append(
-            f"{number:>3}  {verdict.mutant.name:<{width}}  {STATUS_WORDS[verdict.status]:<30}  {caught_by(verdict)}"
+            f"{number:>3}  {verdict.mutant.name:<{width}}  {status_word(verdict):<30}  {caught_by(verdict)}"
         )
     lines += ["", headline(matrix)]
     lines += [f"known gap: {gap}" for gap in known_gaps(matrix)]

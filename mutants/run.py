@@ -44,7 +44,7 @@ from mutants.catalogue import (
     rewrite_problems,
 )
 from mutants.matrix import Matrix, MatrixStatus, RunResult, Verdict, baseline_problem, read_results
-from mutants.report import STATUS_WORDS, caught_by, terminal_table, write_reports
+from mutants.report import caught_by, status_word, terminal_table, write_reports
 from mutants.servers import REDIS_DATABASES, Servers, shared_servers
 from reference_impl.core.config import Settings as ServiceSettings
 from reference_impl.stack.processes import ManagedProcess, StackError
@@ -211,7 +211,7 @@ def run_job(
 
 def _progress(done: int, total: int, verdict: Verdict) -> str:
     return (
-        f"[{done:>2}/{total}] {verdict.mutant.name:<40} {STATUS_WORDS[verdict.status]:<30} "
+        f"[{done:>2}/{total}] {verdict.mutant.name:<40} {status_word(verdict):<30} "
         f"{verdict.run.duration_s:5.1f}s  {caught_by(verdict)}"
     )
 
