@@ -46,7 +46,7 @@ def test_the_catalogue_covers_every_row_and_extra_case_and_applies_to_the_tree()
     assert sum(mutant.equivalent for mutant in catalogue) >= 5
     assert rewrite_problems(catalogue) == []
     assert coverage_problems(catalogue, ROWS, EXTRAS) == []
-    assert len(ROWS) == 38 and EXTRAS  # the catalogue is checked against the real suite, not an empty one
+    assert len(ROWS) >= 38 and EXTRAS  # checked against the real suite, not an empty one
 
 
 def test_every_mutant_changes_the_system_under_test_only() -> None:
