@@ -112,21 +112,27 @@ class Runs:
         with self._lock:
             self.stopping = True
             running = list(self._running)
-        # SIGINT, as Ctrl-C in a terminal: pytest stops at any point, the stack's boot included (the harness takes
-        # SIGTERM as an interrupt only once the stack is up), reports the run as interrupted and stops the services.
-        for process in running:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGINT)
-        deadline = time.monotonic() + 20
-        for process in running:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.popen.wait(max(0.0, deadline - time.monotonic()))
-            process.stop()  # SIGTERM, then SIGKILL, for whatever is left
+        interrupt(running)
 
 
-def child_environment(servers: Servers, database: str, redis_index: int) -> dict[str, str]:
+def interrupt(processes: list[ManagedProcess], grace: float = 20.0) -> None:
+    """Stop checklist runs with SIGINT, as Ctrl-C in a terminal does: pytest stops at any point, the stack's boot
+    included (the harness takes SIGTERM as an interrupt only once the stack is up), reports the run as interrupted
+    and stops its services. SIGTERM, then SIGKILL, for whatever is left after `grace` seconds."""
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.popen.wait(max(0.0, deadline - time.monotonic()))
+        process.stop()
+
+
+def child_environment(servers: Servers, database: str, redis_index: int, temp: Path) -> dict[str, str]:
     """This environment without any setting of the harness, the services or pytest (a developer's own
-    CHECKLIST_TARGET, JWT_SECRET or PYTEST_ADDOPTS must not change a verdict), pointed at the shared servers."""
+    CHECKLIST_TARGET, JWT_SECRET or PYTEST_ADDOPTS must not change a verdict), pointed at the shared servers, with
+    `temp` for temporary files: whatever a run leaves there goes with its copy."""
     fields = [*HarnessSettings.model_fields, *ServiceSettings.model_fields]
     settings = {field.upper() for field in fields} | {env_name(field) for field in fields}
     dropped = ("STACK_", "FAULT_", "PYTEST_", "DOCKER_", "TESTCONTAINERS_")
@@ -143,6 +149,7 @@ def child_environment(servers: Servers, database: str, redis_index: int) -> dict
         DATABASE_URL=servers.database_url_for(database),
         REDIS_URL=servers.redis_url_for(redis_index),
         STACK_BACKEND="external",
+        TMPDIR=str(temp),
     )
     return env
 
@@ -171,7 +178,7 @@ def run_checklist(job: Job, tree: Path, workdir: Path, env: dict[str, str], runs
     try:
         process.popen.wait(timeout=RUN_TIMEOUT)
     except subprocess.TimeoutExpired:
-        process.stop()
+        interrupt([process])
         return RunResult(job.name, time.monotonic() - started, error=f"no end within {RUN_TIMEOUT:g}s")
     finally:
         runs.finished(process)
@@ -194,12 +201,13 @@ def run_job(
         shutil.copytree(template, tree)
         if job.mutant is not None:
             apply_rewrites(tree, job.mutant)
+        temp = workdir / "tmp"
+        temp.mkdir()
+        env = child_environment(servers, job.database, redis_index, temp)
         servers.create_database(job.database)
         try:
             servers.flush_redis(redis_index)
-            return run_checklist(
-                job, tree, workdir, child_environment(servers, job.database, redis_index), runs
-            )
+            return run_checklist(job, tree, workdir, env, runs)
         finally:
             servers.drop_database(job.database)
     except (OSError, CatalogueError, StackError, asyncpg.PostgresError, redis.RedisError) as exc:

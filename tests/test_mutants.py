@@ -301,7 +301,10 @@ def test_a_run_gets_no_setting_of_the_developers_environment(monkeypatch: pytest
     }.items():
         monkeypatch.setenv(name, value)
     env = child_environment(
-        Servers("postgresql://postgres@127.0.0.1:5/postgres", "redis://127.0.0.1:6/0"), "mutant_7", 2
+        Servers("postgresql://postgres@127.0.0.1:5/postgres", "redis://127.0.0.1:6/0"),
+        "mutant_7",
+        2,
+        Path("/t"),
     )
     dropped = {
         "CHECKLIST_TARGET",
@@ -314,7 +317,7 @@ def test_a_run_gets_no_setting_of_the_developers_environment(monkeypatch: pytest
     assert "PYTHONDONTWRITEBYTECODE" not in env
     assert env["DATABASE_URL"] == "postgresql://postgres@127.0.0.1:5/mutant_7"
     assert env["REDIS_URL"] == "redis://127.0.0.1:6/2"
-    assert env["STACK_BACKEND"] == "external" and env["PATH"] == os.environ["PATH"]
+    assert env["STACK_BACKEND"] == "external" and env["TMPDIR"] == "/t" and env["PATH"] == os.environ["PATH"]
 
 
 def test_the_template_holds_what_a_run_needs_byte_compiled(tmp_path: Path) -> None:
