@@ -205,7 +205,7 @@ def write_reports(matrix: Matrix, directory: Path) -> Path:
 
 def terminal_table(matrix: Matrix) -> str:
     width = max((len(verdict.mutant.name) for verdict in matrix.verdicts), default=6)
-    lines = [f"{'#':>3}  {'mutant':<{width}}  {'verdict':<30}  caught by"]
+    lines = [f"{'#':>3}  {'mutant':<{width}}  {'verdict':<30}  caught by"] if matrix.verdicts else []
     for number, verdict in enumerate(matrix.verdicts, 1):
         lines.append(
             f"{number:>3}  {verdict.mutant.name:<{width}}  {status_word(verdict):<30}  {caught_by(verdict)}"

@@ -236,6 +236,7 @@ def run_matrix(
     baseline: RunResult | None = None
     status: MatrixStatus = "completed"
     servers_s = 0.0
+    shown = 0  # verdicts printed so far
     try:
         with ExitStack() as resources:
             scratch = Path(tempfile.mkdtemp(prefix="mutants-"))
@@ -274,9 +275,13 @@ def run_matrix(
                     print(
                         f"baseline: {len(result.cases)} cases passed in {result.duration_s:.1f}s", flush=True
                     )
-                    continue
-                verdicts[job.name] = Verdict(job.mutant, result)
-                print(_progress(len(verdicts), len(selected), verdicts[job.name]), flush=True)
+                else:
+                    verdicts[job.name] = Verdict(job.mutant, result)
+                # A verdict is shown once the baseline has passed: until then it means nothing.
+                if baseline is not None:
+                    for name in list(verdicts)[shown:]:
+                        shown += 1
+                        print(_progress(shown, len(selected), verdicts[name]), flush=True)
     except KeyboardInterrupt:
         status = "interrupted"
     return Matrix(
