@@ -126,9 +126,7 @@ class Verdict:
             case "equivalent failed":
                 return f"{name}: an equivalent mutant failed {killed}"
             case "survived":
-                return (
-                    f"{name} survived: every case passed (expected {', '.join(self.mutant.expect)} to fail)"
-                )
+                return f"{name} survived: no case failed (expected {', '.join(self.mutant.expect)} to fail)"
             case "not as expected":
                 return f"{name}: killed by {killed}, but not by {', '.join(self.missed)}"
             case "gap closed":
