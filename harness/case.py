@@ -238,7 +238,9 @@ class Case:
             self._undo.remove(entry)
             self._inject(f"reconnect the {service} service to its {dependency}", entry[1])
         self._recovering = f"after the {service} service's {dependency} came back"
-        self._no_tokens_from = None  # a call that failed during the outage was meant to: it blocks nothing after
+        self._no_tokens_from = (
+            None  # a call that failed during the outage was meant to: it blocks nothing after
+        )
 
     def break_webhook_function(self) -> None:
         swap = self._can(self.faults.function_swap)
@@ -654,7 +656,7 @@ class Case:
 
     def check_evidence(self) -> None:
         """What the checklist asks QA to record for every test, checked for every row: each of the row's own
-        answers carries X-Request-ID, and, where the service's log source is configured, the service logged a
+        answers carries X-Request-ID, the one the harness sent, and, where the service's log source is configured, the service logged a
         record with that request id (4xx included). Without a log source the report says the log was not
         checked. The echo is checked apart, so that a missing header is not taken for a missing record."""
         for exchange in self.recorder.exchanges:
@@ -664,6 +666,13 @@ class Case:
             if not exchange.request_id_received:
                 self.subject = exchange
                 raise CheckFailed(f"{call}: the response carries no {REQUEST_ID_HEADER} header")
+            if not exchange.request_id_echoed:
+                # The harness sends a well-formed id; one that comes back replaced breaks the trace the header is for.
+                self.subject = exchange
+                raise CheckFailed(
+                    f"{call}: the response's {REQUEST_ID_HEADER} is {exchange.request_id_received!r}, "
+                    f"not the {exchange.request_id_sent!r} sent"
+                )
             log = exchange.log
             if log is None or not log.configured:
                 continue

@@ -596,7 +596,6 @@ class HarnessPlugin:
 
     def start_run(self) -> None:
         """A report exists from the start: a run that dies midway still leaves one saying it was running."""
-        self.interrupts.install()
         self._write("running")
 
     def fail_run(self, error: str) -> None:
@@ -757,10 +756,17 @@ def pytest_configure(config: pytest.Config) -> None:
     # Under xdist this runs in the controller only, so the reference stack boots once for every worker.
     if runs and not plugin.is_worker:
         plugin.selected = selected_cases(config)
+        # Before the stack boots: a SIGTERM during the boot must stop it as Ctrl-C does, not kill the run outright.
+        plugin.interrupts.install()
         try:
             plugin.choose_baseline(target_known=False)
             plugin.open_target(needed_services(plugin.selected))
             plugin.choose_baseline(target_known=True)
+        except KeyboardInterrupt:
+            plugin.run.error = "interrupted while the target was being opened"
+            plugin._write("interrupted")
+            plugin.resources.close()
+            raise
         except SettingsError as exc:
             plugin.fail_run(f"bad setting: {exc}")
             plugin.resources.close()

@@ -292,3 +292,37 @@ def test_ctrl_c_on_tox_checklist_leaves_an_interrupted_report_and_nothing_behind
     document = latest_document(reports)
     assert document["run"]["status"] == "interrupted", output[-2000:]
     assert "not_run" in {case["outcome"] for case in document["cases"]}
+
+
+def test_sigterm_while_the_stack_boots_stops_it_and_says_so(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A run cancelled before its first case (the stack still booting) leaves no process or data folder either."""
+    temp = Path(tempfile.mkdtemp(prefix="boot-interrupt-"))
+    request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
+    reports = tmp_path / "reports"
+    run = subprocess.Popen(
+        command("-v", "-p", "no:randomly", "--reports-dir", str(reports)),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment(TMPDIR=str(temp)),
+        start_new_session=True,
+    )
+    try:
+        # The boot has begun once the stack's data folder exists; no case has run yet.
+        wait_until(lambda: any(temp.glob("reference-stack-*")), timeout=60, what="the stack's data folder")
+        started = psutil.Process(run.pid).children(recursive=True)
+        run.send_signal(signal.SIGTERM)
+        output = run.communicate(timeout=60)[0]
+    finally:
+        if run.poll() is None:
+            run.kill()
+    wait_until(
+        lambda: not any(p.is_running() for p in started), timeout=15, what="the boot's processes to stop"
+    )
+    assert not list(temp.glob("reference-stack-*")), output[-2000:]
+    assert "PASSED" not in output
+    document = latest_document(reports)
+    assert document["run"]["status"] == "interrupted"
