@@ -14,9 +14,10 @@ from reference_impl.auth import service
 from reference_impl.auth.schemas import LoginRequest, RefreshRequest, TokenPair
 from reference_impl.auth.throttle import LoginThrottle, account_subject, unknown_login_subject
 from reference_impl.core.db import connection
-from reference_impl.core.deps import AccessToken, DbPool, RedisClient, SettingsDep
+from reference_impl.core.deps import AccessToken, DbPool, SettingsDep
 from reference_impl.core.errors import Detail, error_responses
 from reference_impl.core.passwords import verify_password
+from reference_impl.core.redis import RedisClient
 
 logger = logging.getLogger("reference_impl.auth")
 

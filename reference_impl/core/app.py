@@ -9,7 +9,6 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from reference_impl.core import passwords
 from reference_impl.core.config import get_settings
 from reference_impl.core.db import DATABASE_ERRORS, connection, create_pool
 from reference_impl.core.deps import DbPool, SettingsDep
@@ -26,7 +25,6 @@ from reference_impl.core.logging import (
     configure_logging,
     request_id_middleware_options,
 )
-from reference_impl.core.redis import create_redis, redis_answers
 
 health_router = APIRouter(tags=["health"])
 
@@ -53,7 +51,7 @@ async def health(request: Request, pool: DbPool, settings: SettingsDep) -> JSONR
             await conn.fetchval("SELECT 1")
     except DATABASE_ERRORS:
         checks["database"] = "unavailable"
-    if redis_client is not None and not await redis_answers(redis_client):
+    if redis_client is not None and not await _redis_answers(redis_client):
         checks["redis"] = "unavailable"
     healthy = all(value == "ok" for value in checks.values())
     return JSONResponse(
@@ -63,6 +61,12 @@ async def health(request: Request, pool: DbPool, settings: SettingsDep) -> JSONR
 
 def _noop() -> None:
     return None
+
+
+async def _redis_answers(client: Any) -> bool:
+    from reference_impl.core.redis import redis_answers
+
+    return await redis_answers(client)
 
 
 # Answered by RequestLimitsMiddleware to any operation that takes a body (its JSON checks answer 422, which
@@ -104,11 +108,18 @@ def create_app(
         settings = get_settings()
         configure_logging(service, settings.log_dir, settings.log_level, settings.log_to_stderr)
         # In the background: the service answers /health while the dummy hash is computed.
+        # Imported only by the services that use them: each service's start pays for its own needs alone.
+        if hashes_passwords:
+            from reference_impl.core import passwords
         warm_up = asyncio.get_running_loop().run_in_executor(
             None, passwords.warm_up if hashes_passwords else _noop
         )
         app.state.pool = await create_pool(settings)
-        app.state.redis = create_redis(settings) if uses_redis else None
+        app.state.redis = None
+        if uses_redis:
+            from reference_impl.core.redis import create_redis
+
+            app.state.redis = create_redis(settings)
         try:
             yield
         finally:

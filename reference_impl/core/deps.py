@@ -4,7 +4,6 @@ import logging
 from typing import Annotated
 
 import asyncpg
-import redis.asyncio as aioredis
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -27,14 +26,8 @@ async def _pool(request: Request) -> asyncpg.Pool:
     return pool
 
 
-async def _redis(request: Request) -> "aioredis.Redis":
-    client: aioredis.Redis = request.app.state.redis
-    return client
-
-
 SettingsDep = Annotated[Settings, Depends(_settings)]
 DbPool = Annotated[asyncpg.Pool, Depends(_pool)]
-RedisClient = Annotated["aioredis.Redis", Depends(_redis)]
 
 # auto_error=False: a missing header is answered by us with 401, not by FastAPI with its own status.
 _bearer = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login or /register")

@@ -14,7 +14,11 @@ from pydantic import BaseModel
 
 from reference_impl.core.db import DATABASE_ERRORS
 from reference_impl.core.logging import REQUEST_ID_HEADER
-from reference_impl.core.redis import RedisUnavailable
+
+
+class RedisUnavailable(Exception):
+    """Redis cannot be reached: what needs it (auth's login counters) fails closed with 503, never open."""
+
 
 logger = logging.getLogger("reference_impl.errors")
 

@@ -5,13 +5,16 @@ Redis holds nothing a token check needs: revocation lives in PostgreSQL, so only
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Annotated
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from fastapi import Depends, Request
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from reference_impl.core.config import Settings
+from reference_impl.core.errors import RedisUnavailable
 
 REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
@@ -20,8 +23,13 @@ REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 
 
-class RedisUnavailable(Exception):
-    """Redis cannot be reached: logins fail closed (503), never unthrottled."""
+async def _redis(request: Request) -> "aioredis.Redis":
+    client: aioredis.Redis = request.app.state.redis
+    return client
+
+
+# Here, not in core.deps: only auth uses Redis, and the other services need not import it (about 0.1 s a start).
+RedisClient = Annotated["aioredis.Redis", Depends(_redis)]
 
 
 def create_redis(settings: Settings) -> "aioredis.Redis":
