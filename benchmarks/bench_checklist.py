@@ -1,33 +1,29 @@
 """The checklist run as a user runs it, in a subprocess, timed from start to exit.
 
 Cold: `pytest test_checklist.py -q`, which boots its own reference stack. Warm: a stack the bench booted, the
-checklist aimed at its URLs and log files with `--target external`, with fault hooks and the signing secret so
-that every case runs (as tests/test_checklist_runs.py does): the database is cut with psql, Redis through the
-harness's fault proxy placed between the users service and Redis.
+checklist aimed at it with the settings of the env file `up` writes (URLs, log files, the signing secret, fault
+commands: psql closes the database, redis-cli puts Redis behind a password), so that every case runs.
 """
 
 import dataclasses
 import json
 import os
 import re
-import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 from bench_common import ROOT, BenchError, child, machine_busy_pct
 
-from harness.faults.proxy import start_proxy
 from harness.plan import all_cases
 from reference_impl.stack.api import RunningStack, StackConfig, reference_stack
+from reference_impl.stack.envfile import target_env
 
 CASES = len(all_cases())
 RUN_TIMEOUT = 600.0
@@ -134,97 +130,34 @@ def cold_run(parallel: bool, reports: Path) -> ChecklistRun:
     )
 
 
-def _psql(database_url: str, *statements: str) -> str:
-    """A shell command running `statements` through psql on the server's template1 (always connectable)."""
-    try:
-        from pgserver._commands import POSTGRES_BIN_PATH
-
-        psql = str(POSTGRES_BIN_PATH / "psql")
-    except ImportError:
-        psql = shutil.which("psql") or "psql"
-    server = database_url.rsplit("/", 1)[0]
-    return " ".join(
-        [shlex.quote(psql), "-q", "-X", shlex.quote(f"{server}/template1")]
-        + [f"-c {shlex.quote(statement)}" for statement in statements]
-    )
-
-
-def _proxy_command(port: int, command: str) -> str:
-    code = f"from harness.faults.proxy import ProxyControl; ProxyControl('127.0.0.1', {port}).{command}()"
-    return f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"
-
-
 @dataclass
 class WarmTarget:
-    """A stack the bench booted, and how the checklist reaches, reads and breaks it."""
+    """A stack the bench booted, and how the checklist reaches, reads and breaks it: the settings `up` writes
+    into its env file (URLs, log files, the signing secret, the fault commands), as a user's run would have."""
 
     stack: RunningStack
-    redis_control_port: int
-    fault_env: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        database = self.stack.database_url.rsplit("/", 1)[1]
-        self.fault_env = {
-            "FAULT_DB_DOWN_CMD": _psql(
-                self.stack.database_url,
-                f"ALTER DATABASE {database} ALLOW_CONNECTIONS false",
-                f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{database}'",  # noqa: S608
-            ),
-            "FAULT_DB_UP_CMD": self.db_up_command(),
-            "FAULT_DB_DSN": self.stack.database_url,
-            "FAULT_REDIS_DOWN_CMD": _proxy_command(self.redis_control_port, "cut"),
-            "FAULT_REDIS_UP_CMD": _proxy_command(self.redis_control_port, "restore"),
-            "JWT_SECRET": self.stack.jwt_secret,
-        }
-
-    def db_up_command(self) -> str:
-        database = self.stack.database_url.rsplit("/", 1)[1]
-        return _psql(self.stack.database_url, f"ALTER DATABASE {database} ALLOW_CONNECTIONS true")
-
-    def args(self) -> list[str]:
-        args = ["--target", "external", "--allow-destructive"]
-        for service in ("auth", "users", "webhook"):
-            args += [f"--{service}-url", self.stack.base_urls[service]]
-            args += [f"--{service}-log", f"file:{self.stack.log_paths[service]}"]
-        return args
+    settings: dict[str, str] = field(default_factory=dict)
 
     def run(
         self, label: str, reports: Path, *, parallel: bool, evidence: bool = True, extra: Sequence[str] = ()
     ) -> ChecklistRun:
-        env = clean_env(**self.fault_env)
+        env = clean_env(**self.settings)
         if not evidence:
             env["EVIDENCE"] = "false"
         try:
-            return run_checklist(
-                label, [*self.args(), *(["-n", "2"] if parallel else []), *extra], env, reports
-            )
+            return run_checklist(label, [*(["-n", "2"] if parallel else []), *extra], env, reports)
         finally:
-            # Never leave the database cut, whatever happened to the run.
-            subprocess.run(self.db_up_command(), shell=True, check=False, capture_output=True)  # noqa: S602
+            # Never leave the database or Redis cut, whatever happened to the run.
+            for command in (self.settings["FAULT_DB_UP_CMD"], self.settings["FAULT_REDIS_UP_CMD"]):
+                subprocess.run(command, shell=True, check=False, capture_output=True)  # noqa: S602
 
 
 @contextmanager
 def warm_target(log_dir: Path) -> Iterator[WarmTarget]:
-    """Boot the embedded stack with a fault proxy between the auth service and Redis."""
-    controls: dict[str, int] = {}
-    with ExitStack() as resources:
-        proxies = resources.enter_context(ExitStack())  # closed after the stack that uses them
-
-        def route(service: str, dependency: str, url: str) -> str:
-            if (service, dependency) != ("auth", "redis"):
-                return url
-            parts = urlsplit(url)
-            proxy = proxies.enter_context(start_proxy(parts.hostname or "127.0.0.1", parts.port or 6379))
-            controls["auth-redis"] = proxy.control.port
-            userinfo = parts.netloc.rpartition("@")[0]
-            host = f"127.0.0.1:{proxy.listen_port}"
-            return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}" if userinfo else host))
-
-        config = StackConfig(
-            backend="embedded", ports={"auth": 0, "users": 0, "webhook": 0}, log_dir=log_dir, route=route
-        )
-        stack = resources.enter_context(reference_stack(config))
-        yield WarmTarget(stack, controls["auth-redis"])
+    """Boot the embedded stack, as `up` does, with the settings of the env file `up` writes."""
+    config = StackConfig(backend="embedded", ports={"auth": 0, "users": 0, "webhook": 0}, log_dir=log_dir)
+    with reference_stack(config) as stack:
+        yield WarmTarget(stack, target_env(stack, log_dir))
 
 
 @dataclass(frozen=True)

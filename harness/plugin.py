@@ -24,7 +24,7 @@ from harness.clients import Clients
 from harness.faults.injector import FaultInjector
 from harness.faults.lock import case_lock
 from harness.faults.outages import FaultUnavailable
-from harness.faults.proxy import ProxyError, start_proxy
+from harness.faults.proxy import ProxyError, start_proxies
 from harness.interrupts import InterruptGuard
 from harness.logs import FileSource, LogSource, parse_log_source
 from harness.masking import Masker
@@ -159,19 +159,30 @@ def _fallback_settings(config: pytest.Config) -> HarnessSettings:
 def _reference_target(settings: HarnessSettings, resources: ExitStack) -> Target:
     # The harness's one import of the reference implementation: booting it for `--target reference`.
     from reference_impl.stack.api import StackConfig, reference_stack
-    from reference_impl.stack.processes import StackError
+    from reference_impl.stack.processes import StackError, free_port
 
     proxies: dict[str, str] = {}
+    wanted: list[tuple[str, str, int, int]] = []  # (key, upstream host, upstream port, listen port)
 
     def route(service: str, dependency: str, url: str) -> str:
-        """Send the dependencies that fault cases cut through a fault proxy the harness controls."""
+        """Send the dependencies that fault cases cut through fault proxies the harness controls. The stack asks
+        for every route before it starts a service: the proxies start together, in one process, once the last
+        one is known, on the listen ports given out here."""
         if (service, dependency) not in _PROXIED:
             return url
         parts = urlsplit(url)
-        proxy = resources.enter_context(start_proxy(parts.hostname or "127.0.0.1", parts.port or 0))
-        proxies[f"{service}-{dependency}"] = f"{proxy.control.host}:{proxy.control.port}"
+        listen_port = free_port()
+        wanted.append(
+            (f"{service}-{dependency}", parts.hostname or "127.0.0.1", parts.port or 0, listen_port)
+        )
+        if len(wanted) == len(_PROXIED):
+            started = resources.enter_context(
+                start_proxies([(host, port, listen) for _, host, port, listen in wanted])
+            )
+            for (key, *_), proxy in zip(wanted, started, strict=True):
+                proxies[key] = f"{proxy.control.host}:{proxy.control.port}"
         userinfo = parts.netloc.rpartition("@")[0]
-        netloc = f"{userinfo}@127.0.0.1:{proxy.listen_port}" if userinfo else f"127.0.0.1:{proxy.listen_port}"
+        netloc = f"{userinfo}@127.0.0.1:{listen_port}" if userinfo else f"127.0.0.1:{listen_port}"
         return urlunsplit(parts._replace(netloc=netloc))
 
     config = StackConfig.from_environment(

@@ -186,11 +186,20 @@ class FaultProxy:
 
 
 async def serve(
-    upstream_host: str, upstream_port: int, listen_port: int, control_port: int, watch_stdin: bool
+    upstreams: list[tuple[str, int]], listen_ports: list[int], control_port: int, watch_stdin: bool
 ) -> None:
-    proxy = FaultProxy(upstream_host, upstream_port, listen_port)
-    await proxy.listen()
-    control = await asyncio.start_server(proxy.control, LOOPBACK, control_port)
+    """One proxy per upstream, each with its own listen and control port; one ready line each, in order."""
+    lines = []
+    running: list[tuple[FaultProxy, asyncio.Server]] = []
+    for index, ((host, port), listen_port) in enumerate(zip(upstreams, listen_ports, strict=True)):
+        proxy = FaultProxy(host, port, listen_port)
+        await proxy.listen()
+        control = await asyncio.start_server(proxy.control, LOOPBACK, control_port if index == 0 else 0)
+        running.append((proxy, control))
+        lines.append(
+            f"fault-proxy listening on {LOOPBACK}:{proxy.listen_port} "
+            f"control on {LOOPBACK}:{control.sockets[0].getsockname()[1]}"
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -202,14 +211,11 @@ async def serve(
                 stop.set()
 
         loop.add_reader(sys.stdin.fileno(), stdin_readable)
-    control_port = control.sockets[0].getsockname()[1]
-    print(
-        f"fault-proxy listening on {LOOPBACK}:{proxy.listen_port} control on {LOOPBACK}:{control_port}",
-        flush=True,
-    )
+    print("\n".join(lines), flush=True)
     await stop.wait()
-    control.close()
-    await proxy.cut()  # closes the listener and every open connection
+    for proxy, control in running:
+        control.close()
+        await proxy.cut()  # closes the listener and every open connection
 
 
 def _upstream(value: str) -> tuple[str, int]:
@@ -225,16 +231,27 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m harness.faults.proxy",
         description="TCP proxy that can cut, reset, freeze and restore its upstream.",
     )
-    parser.add_argument("--upstream", type=_upstream, required=True, help="HOST:PORT to forward to")
-    parser.add_argument("--listen-port", type=int, default=0, help="proxy port on 127.0.0.1 (0: a free port)")
+    parser.add_argument(
+        "--upstream",
+        type=_upstream,
+        required=True,
+        action="append",
+        help="HOST:PORT to forward to (repeatable)",
+    )
+    parser.add_argument(
+        "--listen-port",
+        type=int,
+        action="append",
+        help="proxy port on 127.0.0.1 per upstream, in order (0 or none: a free port)",
+    )
     parser.add_argument(
         "--control-port", type=int, default=0, help="control port on 127.0.0.1 (0: a free port)"
     )
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin reaches EOF")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="fault-proxy %(levelname)s %(message)s", stream=sys.stderr)
-    host, port = args.upstream
-    asyncio.run(serve(host, port, args.listen_port, args.control_port, args.watch_stdin))
+    listen_ports = (args.listen_port or []) + [0] * (len(args.upstream) - len(args.listen_port or []))
+    asyncio.run(serve(args.upstream, listen_ports, args.control_port, args.watch_stdin))
 
 
 class ProxyError(RuntimeError):
@@ -286,13 +303,13 @@ class RunningProxy:
     pid: int
 
 
-def _ready_line(proc: "subprocess.Popen[bytes]", deadline: float) -> str:
-    """The child's first stdout line; shorter (possibly empty) if it exits or the deadline passes."""
+def _ready_lines(proc: "subprocess.Popen[bytes]", count: int, deadline: float) -> str:
+    """The child's first `count` stdout lines; fewer if it exits or the deadline passes."""
     assert proc.stdout is not None
     output = b""
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ)
-        while b"\n" not in output and selector.select(max(deadline - time.monotonic(), 0)):
+        while output.count(b"\n") < count and selector.select(max(deadline - time.monotonic(), 0)):
             chunk = os.read(proc.stdout.fileno(), 1024)
             if not chunk:
                 break
@@ -318,9 +335,22 @@ def start_proxy(
     upstream_host: str, upstream_port: int, *, listen_port: int = 0, start_timeout: float = 10.0
 ) -> Iterator[RunningProxy]:
     """Run a fault proxy in front of upstream_host:upstream_port, in pass state, until the block exits."""
-    upstream = f"{upstream_host}:{upstream_port}"
-    command = [sys.executable, "-m", "harness.faults.proxy", "--upstream", upstream]
-    command += ["--listen-port", str(listen_port), "--watch-stdin"]
+    with start_proxies([(upstream_host, upstream_port, listen_port)], start_timeout=start_timeout) as (
+        proxy,
+    ):
+        yield proxy
+
+
+@contextlib.contextmanager
+def start_proxies(
+    upstreams: list[tuple[str, int, int]], *, start_timeout: float = 10.0
+) -> Iterator[tuple[RunningProxy, ...]]:
+    """Fault proxies in front of each (host, port, listen port or 0), all in one process (one interpreter to
+    start, not one each: they are on the boot's critical path), each cut and restored on its own."""
+    upstream = ", ".join(f"{host}:{port}" for host, port, _ in upstreams)
+    command = [sys.executable, "-m", "harness.faults.proxy", "--watch-stdin"]
+    for host, port, listen_port in upstreams:
+        command += ["--upstream", f"{host}:{port}", "--listen-port", str(listen_port)]
     with tempfile.TemporaryFile() as stderr:
         # Own session: a Ctrl-C meant for pytest does not reach the proxy before we stop it in order.
         proc = subprocess.Popen(
@@ -328,9 +358,9 @@ def start_proxy(
         )
         try:
             deadline = time.monotonic() + start_timeout
-            line = _ready_line(proc, deadline)
-            ready = _READY.match(line)
-            if ready is None:
+            line = _ready_lines(proc, len(upstreams), deadline)
+            ready = [_READY.match(each) for each in line.splitlines()]
+            if len(ready) != len(upstreams) or not all(ready):
                 timed_out = time.monotonic() >= deadline
                 _stop(proc)
                 reason = (
@@ -342,7 +372,11 @@ def start_proxy(
                 stderr.seek(0)
                 detail = stderr.read().decode(errors="replace").strip()[-2000:] or "(no stderr)"
                 raise ProxyError(f"fault proxy for upstream {upstream} did not come up ({reason}): {detail}")
-            yield RunningProxy(int(ready[1]), ProxyControl(LOOPBACK, int(ready[2])), proc.pid)
+            yield tuple(
+                RunningProxy(int(match[1]), ProxyControl(LOOPBACK, int(match[2])), proc.pid)
+                for match in ready
+                if match is not None
+            )
         finally:
             _stop(proc)
 

@@ -61,17 +61,16 @@ def latest_baseline(reports_dir: Path, target: dict[str, Any], exclude: Path | N
     """The newest earlier run under `reports_dir` against the same target, with results."""
     if not reports_dir.is_dir():
         return None
-    candidates = []
-    for folder in reports_dir.iterdir():
-        if folder.is_symlink() or not folder.is_dir() or (exclude and folder.resolve() == exclude.resolve()):
+    # Newest first (folders are named by their UTC start): usually the first one read is the answer, however many
+    # runs the folder has kept.
+    folders = sorted((f for f in reports_dir.iterdir() if f.is_dir() and not f.is_symlink()), reverse=True)
+    for folder in folders:
+        if exclude and folder.resolve() == exclude.resolve():
             continue
         document = _read(folder)
         if document and same_target(document["run"]["target"], target):
-            candidates.append((str(document["run"].get("started_at")), folder.name, folder, document))
-    if not candidates:
-        return None
-    *_, folder, document = max(candidates, key=lambda found: (found[0], found[1]))
-    return Baseline(folder.resolve(), document)
+            return Baseline(folder.resolve(), document)
+    return None
 
 
 def apply(document: dict[str, Any], baseline: Baseline | None) -> None:

