@@ -97,7 +97,9 @@ def run_checklist(label: str, args: list[str], env: dict[str, str], reports: Pat
     """One run, timed from the process's start to its exit; Ctrl-C interrupts it as a terminal would."""
     reports.mkdir(parents=True, exist_ok=True)
     output = reports / f"output-{time.monotonic_ns()}.txt"
-    argv = [sys.executable, "-m", "pytest", "test_checklist.py", "-q", "-p", "no:cacheprovider"]
+    # What `tox -e checklist` runs (its command's options), so that the figures are a user's.
+    argv = [sys.executable, "-m", "pytest", "test_checklist.py", "--assert=plain", "-p", "no:unraisableexception"]
+    argv += ["-q", "-p", "no:cacheprovider"]
     argv += ["--reports-dir", str(reports), *args]
     with output.open("w+", encoding="utf-8") as sink:
         started = time.perf_counter()

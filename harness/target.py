@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from harness.clients import new_client
+
 
 class TargetError(Exception):
     """The target cannot be used; the message is one line naming what is wrong."""
@@ -57,9 +59,10 @@ def probe(service: str, base_url: str, timeout: float = 5.0) -> str | None:
     method, path, body = PROBES[service]
     url = base_url.rstrip("/") + path
     try:
-        response = httpx.request(
-            method, url, json=body, timeout=timeout, headers={"X-Request-ID": f"preflight-{service}"}
-        )
+        with new_client(timeout) as client:
+            response = client.request(
+                method, url, json=body, headers={"X-Request-ID": f"preflight-{service}"}
+            )
     except httpx.HTTPError as exc:
         return f"{service} service does not answer at {base_url}: {str(exc) or type(exc).__name__}"
     answer = f"{method} {url} answered {response.status_code} {response.reason_phrase}".strip()
