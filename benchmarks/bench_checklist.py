@@ -98,7 +98,15 @@ def run_checklist(label: str, args: list[str], env: dict[str, str], reports: Pat
     reports.mkdir(parents=True, exist_ok=True)
     output = reports / f"output-{time.monotonic_ns()}.txt"
     # What `tox -e checklist` runs (its command's options), so that the figures are a user's.
-    argv = [sys.executable, "-m", "pytest", "test_checklist.py", "--assert=plain", "-p", "no:unraisableexception"]
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "test_checklist.py",
+        "--assert=plain",
+        "-p",
+        "no:unraisableexception",
+    ]
     argv += ["-q", "-p", "no:cacheprovider"]
     argv += ["--reports-dir", str(reports), *args]
     with output.open("w+", encoding="utf-8") as sink:

@@ -39,7 +39,9 @@ def _database_commands(database_url: str) -> tuple[str, str]:
     milliseconds where a Python process takes a tenth of a second."""
     psql = _client("psql")
     if psql is None:
-        return _command("db-down", "--database-url", database_url), _command("db-up", "--database-url", database_url)
+        return _command("db-down", "--database-url", database_url), _command(
+            "db-up", "--database-url", database_url
+        )
     parts = urlsplit(database_url)
     name = parts.path.lstrip("/") or "postgres"
     quoted = '"' + name.replace('"', '""') + '"'
