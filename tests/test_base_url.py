@@ -9,7 +9,7 @@ import pytest
 from harness.plan import all_cases
 from harness.settings import HarnessSettings, Sources, load_settings
 from reference_impl.stack.api import API_PREFIXES, RunningStack
-from reference_impl.stack.envfile import target_env
+from reference_impl.stack.envfile import env_lines, target_env
 from tests.checklist_process import latest_document, output_lines, run_checklist
 from tests.fake_deployment import gateway, serve
 
@@ -106,7 +106,7 @@ def test_a_run_with_only_a_base_url_through_a_gateway_passes_every_case(
     }
     del settings["CHECKLIST_TARGET"]  # the base URL alone makes the run external
     env_file = tmp_path / "gateway.env"
-    env_file.write_text("".join(f'{name}="{value}"\n' for name, value in settings.items()), encoding="utf-8")
+    env_file.write_text("\n".join(env_lines(settings)) + "\n", encoding="utf-8")
     routes = {prefix: stack.origins[service] for service, prefix in API_PREFIXES.items()}
     with serve(gateway(routes)) as front:
         result = run_checklist(tmp_path / "reports", "--base-url", front.url, "--env-file", str(env_file))

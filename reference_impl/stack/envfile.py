@@ -99,13 +99,18 @@ def _escaped(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def env_lines(values: dict[str, str]) -> list[str]:
+    """`NAME="value"` lines of a .env file."""
+    return [f'{name}="{_escaped(value)}"' for name, value in values.items()]
+
+
 def write_target_env(stack: RunningStack, path: Path) -> Path:
     """Write the env file (owner-only: it holds the signing secret and the database's DSN); its path."""
     values = target_env(stack, path.parent)
     lines = [
         f"# The reference stack `up` started at {datetime.now(UTC).isoformat(timespec='seconds')}, as a target:",
         f"#   tox -e checklist -- --target external --env-file {path}",
-        *(f'{name}="{_escaped(value)}"' for name, value in values.items()),
+        *env_lines(values),
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
