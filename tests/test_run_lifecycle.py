@@ -203,6 +203,20 @@ def _interrupt(run: "subprocess.Popen[str]", sequence: str) -> None:
             run.kill()  # tox's last word
 
 
+def _start_in_its_own_group(args: list[str], temp: Path) -> "subprocess.Popen[str]":
+    """Start a run as a terminal's foreground job: its own process group, output read line by line, its temporary
+    files (the stack's data folder among them) under `temp`."""
+    return subprocess.Popen(
+        args,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment(TMPDIR=str(temp)),
+        start_new_session=True,
+    )
+
+
 @pytest.mark.parametrize("sequence", ["ctrl-c", "tox", "sigterm"])
 def test_an_interrupted_run_says_so_and_leaves_no_process_or_folder(
     request: pytest.FixtureRequest, tmp_path: Path, sequence: str
@@ -213,15 +227,7 @@ def test_an_interrupted_run_says_so_and_leaves_no_process_or_folder(
     temp = Path(tempfile.mkdtemp(prefix="interrupt-"))
     request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
     reports = tmp_path / "reports"
-    run = subprocess.Popen(
-        command("-v", "-p", "no:randomly", "--reports-dir", str(reports)),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=environment(TMPDIR=str(temp)),
-        start_new_session=True,  # its own group, as a terminal's foreground job is
-    )
+    run = _start_in_its_own_group(command("-v", "-p", "no:randomly", "--reports-dir", str(reports)), temp)
     try:
         assert run.stdout is not None
         for line in run.stdout:
@@ -262,14 +268,8 @@ def test_ctrl_c_on_tox_checklist_leaves_an_interrupted_report_and_nothing_behind
     temp = Path(tempfile.mkdtemp(prefix="tox-interrupt-"))
     request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
     reports = tmp_path / "reports"
-    run = subprocess.Popen(
-        [tox, "-e", "checklist", "--", "-p", "no:randomly", "--reports-dir", str(reports)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=environment(TMPDIR=str(temp)),
-        start_new_session=True,
+    run = _start_in_its_own_group(
+        [tox, "-e", "checklist", "--", "-p", "no:randomly", "--reports-dir", str(reports)], temp
     )
     try:
         assert run.stdout is not None
@@ -301,15 +301,7 @@ def test_sigterm_while_the_stack_boots_stops_it_and_says_so(
     temp = Path(tempfile.mkdtemp(prefix="boot-interrupt-"))
     request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
     reports = tmp_path / "reports"
-    run = subprocess.Popen(
-        command("-v", "-p", "no:randomly", "--reports-dir", str(reports)),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=environment(TMPDIR=str(temp)),
-        start_new_session=True,
-    )
+    run = _start_in_its_own_group(command("-v", "-p", "no:randomly", "--reports-dir", str(reports)), temp)
     try:
         # The boot has begun once the stack's data folder exists; no case has run yet.
         wait_until(lambda: any(temp.glob("reference-stack-*")), timeout=60, what="the stack's data folder")
