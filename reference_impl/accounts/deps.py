@@ -10,8 +10,7 @@ from fastapi import Depends
 
 from reference_impl.accounts.service import token_ids
 from reference_impl.core.config import Settings
-from reference_impl.core.db import connection
-from reference_impl.core.deps import INVALID_ACCESS_TOKEN, AccessToken, DbPool, SettingsDep, unauthorized
+from reference_impl.core.deps import INVALID_ACCESS_TOKEN, AccessToken, Db, unauthorized
 from reference_impl.core.tokens import TokenClaims
 
 
@@ -44,19 +43,19 @@ async def live_user(conn: asyncpg.Connection, claims: TokenClaims) -> Caller:
     return Caller(claims, user_id, session_id, user)
 
 
-async def live_caller(claims: AccessToken, pool: DbPool, settings: SettingsDep) -> Caller:
-    async with connection(pool, settings) as conn:
+async def live_caller(claims: AccessToken, db: Db) -> Caller:
+    async with db.connection() as conn:
         return await live_user(conn, claims)
 
 
 LiveCaller = Annotated[Caller, Depends(live_caller)]
 
 
-async def live_user_body(claims: AccessToken, pool: DbPool, settings: SettingsDep) -> str:
+async def live_user_body(claims: AccessToken, db: Db) -> str:
     """The caller's user object as the JSON text PostgreSQL builds, for a response that returns it as it is:
     nothing parsed or validated again in Python (users.user_json's shape is the API's). 401 as `live_user`."""
     user_id, session_id = caller_ids(claims)
-    async with connection(pool, settings) as conn:
+    async with db.connection() as conn:
         body: str | None = await conn.fetchval(
             "SELECT auth.live_user_json($1, $2)::text", user_id, session_id
         )

@@ -7,9 +7,8 @@ from fastapi import APIRouter, HTTPException, Response, status
 from reference_impl.accounts.deps import Caller, LiveCaller, LiveUserBody, caller_ids
 from reference_impl.accounts.schemas import AccountCreate, UserOut
 from reference_impl.accounts.service import create_account, prepare_account, user_json
-from reference_impl.core.config import Settings
-from reference_impl.core.db import connection
-from reference_impl.core.deps import INVALID_ACCESS_TOKEN, AccessToken, DbPool, SettingsDep, unauthorized
+from reference_impl.core.config import Settings, get_settings
+from reference_impl.core.deps import INVALID_ACCESS_TOKEN, AccessToken, Db, unauthorized
 from reference_impl.core.errors import error_responses
 
 logger = logging.getLogger("reference_impl.users")
@@ -23,11 +22,12 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
     response_model=UserOut,
     responses=error_responses(400, 401, 403, 503),
 )
-async def create_user(body: AccountCreate, caller: LiveCaller, pool: DbPool, settings: SettingsDep) -> Any:
+async def create_user(body: AccountCreate, caller: LiveCaller, db: Db) -> Any:
+    settings = get_settings()
     account = await prepare_account(body)
     # An admin may give any group; anyone else only what public registration gives (403 otherwise).
     assignable = None if caller.is_admin(settings) else settings.assignable_groups
-    async with connection(pool, settings) as conn, conn.transaction():
+    async with db.connection() as conn, conn.transaction():
         user_id = await create_account(conn, account, assignable)
         user = await user_json(conn, user_id)
     logger.info("user created: %s by %s", user_id, caller.user_id)
@@ -50,9 +50,9 @@ def _may_see_contacts(caller: Caller, user: dict[str, Any], settings: Settings) 
     responses=error_responses(401, 404, 503),
     description="Another user's contacts (email, phone) are null unless the caller is an admin.",
 )
-async def read_user(user_id: UUID, claims: AccessToken, pool: DbPool, settings: SettingsDep) -> Any:
+async def read_user(user_id: UUID, claims: AccessToken, db: Db) -> Any:
     caller_id, session_id = caller_ids(claims)
-    async with connection(pool, settings) as conn:
+    async with db.connection() as conn:
         # One query: the caller's live session and user, and the user asked for.
         row = await conn.fetchrow(
             "SELECT auth.live_user_json($1, $2) AS caller, users.user_json($3) AS target",
@@ -66,6 +66,6 @@ async def read_user(user_id: UUID, claims: AccessToken, pool: DbPool, settings: 
     user: dict[str, Any] | None = row["target"]
     if user is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="User not found")
-    if not _may_see_contacts(Caller(claims, caller_id, session_id, row["caller"]), user, settings):
+    if not _may_see_contacts(Caller(claims, caller_id, session_id, row["caller"]), user, get_settings()):
         user["contacts"] = None
     return user
