@@ -2,10 +2,9 @@
 in PostgreSQL in the same query that returns the user."""
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from uuid import UUID
 
-import asyncpg
 from fastapi import Depends
 
 from reference_impl.accounts.service import token_ids
@@ -16,9 +15,7 @@ from reference_impl.core.tokens import TokenClaims
 
 @dataclass(frozen=True)
 class Caller:
-    claims: TokenClaims
     user_id: UUID
-    session_id: UUID
     user: dict[str, Any]  # users.user_json of the caller
 
     def is_admin(self, settings: Settings) -> bool:
@@ -32,20 +29,20 @@ def caller_ids(claims: TokenClaims) -> tuple[UUID, UUID]:
     return ids
 
 
-async def live_user(conn: asyncpg.Connection, claims: TokenClaims) -> Caller:
-    """401 unless the token's session is live and its user active; else the caller with its user object."""
+async def _of_live_caller(claims: TokenClaims, db: Db, query: str) -> tuple[UUID, Any]:
+    """The caller's id and what `query` ($1 the user, $2 the session) returns; 401 when that is NULL, as
+    auth.live_user_json is unless the token's session is live and its user active."""
     user_id, session_id = caller_ids(claims)
-    user: dict[str, Any] | None = await conn.fetchval(
-        "SELECT auth.live_user_json($1, $2)", user_id, session_id
-    )
-    if user is None:
+    async with db.connection() as conn:
+        value = await conn.fetchval(query, user_id, session_id)
+    if value is None:
         raise unauthorized(INVALID_ACCESS_TOKEN)
-    return Caller(claims, user_id, session_id, user)
+    return user_id, value
 
 
 async def live_caller(claims: AccessToken, db: Db) -> Caller:
-    async with db.connection() as conn:
-        return await live_user(conn, claims)
+    user_id, user = await _of_live_caller(claims, db, "SELECT auth.live_user_json($1, $2)")
+    return Caller(user_id, user)
 
 
 LiveCaller = Annotated[Caller, Depends(live_caller)]
@@ -53,15 +50,9 @@ LiveCaller = Annotated[Caller, Depends(live_caller)]
 
 async def live_user_body(claims: AccessToken, db: Db) -> str:
     """The caller's user object as the JSON text PostgreSQL builds, for a response that returns it as it is:
-    nothing parsed or validated again in Python (users.user_json's shape is the API's). 401 as `live_user`."""
-    user_id, session_id = caller_ids(claims)
-    async with db.connection() as conn:
-        body: str | None = await conn.fetchval(
-            "SELECT auth.live_user_json($1, $2)::text", user_id, session_id
-        )
-    if body is None:
-        raise unauthorized(INVALID_ACCESS_TOKEN)
-    return body
+    nothing parsed or validated again in Python (users.user_json's shape is the API's)."""
+    _, body = await _of_live_caller(claims, db, "SELECT auth.live_user_json($1, $2)::text")
+    return cast(str, body)
 
 
 LiveUserBody = Annotated[str, Depends(live_user_body)]

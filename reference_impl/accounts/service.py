@@ -9,7 +9,6 @@ import asyncpg
 
 from reference_impl.accounts.schemas import PHONE_PATTERN, AccountCreate
 from reference_impl.core.errors import RefusedRequest
-from reference_impl.core.limits import nfkc
 from reference_impl.core.passwords import hash_password
 from reference_impl.core.tokens import TokenClaims
 
@@ -97,8 +96,8 @@ def token_ids(claims: TokenClaims) -> tuple[UUID, UUID] | None:
 async def find_login(conn: asyncpg.Connection, login: str) -> asyncpg.Record | None:
     """The active user whose email, phone or second_login is `login`, by its form: an '@' makes it an email, a
     phone number's shape a phone, anything else a second_login (which can have neither form). So a login names
-    at most one account, whatever another user chose as their second_login."""
-    login = nfkc(login)
+    at most one account, whatever another user chose as their second_login. `login` is LoginRequest's, already
+    in NFKC form."""
     if "@" in login:
         kind, value = "email", login.lower()
     elif _PHONE.fullmatch(login):

@@ -239,13 +239,11 @@ class _DocumentedPattern:
 @dataclass(frozen=True)
 class TextRule(_DocumentedPattern):
     """`Annotated` metadata for a `str`: refuse the characters of `forbidden` (a character class) with a
-    message naming the first one, and lone surrogates; documented as a JSON Schema `pattern` (or `pattern`,
-    when given, for a stricter rule checked elsewhere). Put it after StringConstraints, so that a length error
-    is reported first and a 60 KiB string is not scanned."""
+    message naming the first one, and lone surrogates; documented as a JSON Schema `pattern`. Put it after
+    StringConstraints, so that a length error is reported first and a 60 KiB string is not scanned."""
 
     forbidden: str
     what: str
-    pattern: str | None = None
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         forbidden = re.compile(f"[{self.forbidden}]")
@@ -267,7 +265,7 @@ class TextRule(_DocumentedPattern):
         return core_schema.no_info_after_validator_function(check, handler(source))
 
     def documented_pattern(self) -> str:
-        return self.pattern or f"^[^{self.forbidden}]*$"
+        return f"^[^{self.forbidden}]*$"
 
 
 @dataclass(frozen=True)

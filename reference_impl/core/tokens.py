@@ -38,9 +38,6 @@ class TokenClaims:
     issued_at: datetime
     expires_at: datetime
 
-    def remaining_seconds(self) -> int:
-        return max(0, int((self.expires_at - datetime.now(UTC)).total_seconds()))
-
 
 @dataclass(frozen=True, slots=True)
 class IssuedToken:

@@ -7,9 +7,10 @@ import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from reference_impl.stack.api import RunningStack
+from reference_impl.stack.faults import maintenance_target, quoted_identifier
 
 
 def _command(action: str, *args: str) -> str:
@@ -42,10 +43,9 @@ def _database_commands(database_url: str) -> tuple[str, str]:
         return _command("db-down", "--database-url", database_url), _command(
             "db-up", "--database-url", database_url
         )
-    parts = urlsplit(database_url)
-    name = parts.path.lstrip("/") or "postgres"
-    quoted = '"' + name.replace('"', '""') + '"'
-    base = [psql, "-q", "-X", "-v", "ON_ERROR_STOP=1", urlunsplit(parts._replace(path="/template1"))]
+    maintenance, name = maintenance_target(database_url)
+    quoted = quoted_identifier(name)
+    base = [psql, "-q", "-X", "-v", "ON_ERROR_STOP=1", maintenance]
     literal = "'" + name.replace("'", "''") + "'"
     terminate = (
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "  # noqa: S608 - the stack's own name

@@ -22,21 +22,26 @@ from urllib.parse import urlsplit, urlunsplit
 # Each command is a process of its own, run while a checklist case waits: it imports only the client it needs.
 
 
-def _maintenance(database_url: str) -> tuple[str, str]:
+def maintenance_target(database_url: str) -> tuple[str, str]:
     """The URL of the same server's template1, and the database's name."""
     parts = urlsplit(database_url)
     name = parts.path.lstrip("/") or "postgres"
     return urlunsplit(parts._replace(path="/template1")), name
 
 
+def quoted_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 async def _database(database_url: str, allow: bool) -> None:
     import asyncpg
 
-    maintenance, name = _maintenance(database_url)
+    maintenance, name = maintenance_target(database_url)
     conn = await asyncpg.connect(maintenance, timeout=10)
     try:
-        quoted = '"' + name.replace('"', '""') + '"'
-        await conn.execute(f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS {'true' if allow else 'false'}")
+        await conn.execute(
+            f"ALTER DATABASE {quoted_identifier(name)} ALLOW_CONNECTIONS {'true' if allow else 'false'}"
+        )
         if not allow:
             await conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",

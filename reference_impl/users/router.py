@@ -66,6 +66,6 @@ async def read_user(user_id: UUID, claims: AccessToken, db: Db) -> Any:
     user: dict[str, Any] | None = row["target"]
     if user is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="User not found")
-    if not _may_see_contacts(Caller(claims, caller_id, session_id, row["caller"]), user, get_settings()):
+    if not _may_see_contacts(Caller(caller_id, row["caller"]), user, get_settings()):
         user["contacts"] = None
     return user
