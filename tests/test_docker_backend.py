@@ -4,7 +4,9 @@ The engine is DOCKER_HOST, else the one docker/prepare-engine.sh starts (its soc
 default /tmp/checklist-docker), else docker's default socket. The containers share the host's network
 (STACK_DOCKER_NETWORK, default host) and run the images that script builds (STACK_POSTGRES_IMAGE,
 STACK_REDIS_IMAGE). Without an engine, or without those images on it, every test is skipped with the reason.
-Whatever containers the tests start are removed when the module ends, on failure too.
+Under xdist both workers may run tests of this module on the one engine at once, so each test looks only at the
+containers of the process it started (the stack's owner label), and the module removes, on failure too, what its
+own process or a dead one left.
 """
 
 import contextlib
@@ -26,7 +28,7 @@ from docker.errors import DockerException, ImageNotFound, NotFound
 from harness.data import new_account
 from harness.plan import all_cases
 from reference_impl.stack.api import RunningStack, StackConfig, reference_stack
-from reference_impl.stack.backends import DEFAULT_DOCKER_HOST, choose_backend, docker_engine
+from reference_impl.stack.backends import DEFAULT_DOCKER_HOST, DockerBackend, choose_backend, docker_engine
 from tests.conftest import Api, bearer, webhook_payload
 from tests.lone_service import read_until_ready
 
@@ -52,11 +54,18 @@ class Engine:
     host: str
     client: DockerClient
 
-    def labelled(self) -> set[str]:
-        """Ids of every container testcontainers labelled, running or not."""
-        return {
-            str(container.id) for container in self.client.containers.list(all=True, filters={"label": LABEL})
-        }
+    def labelled(self, owner: int) -> set[str]:
+        """Ids of the containers the stack in process `owner` started, running or not."""
+        label = f"{DockerBackend.OWNER_LABEL}={owner}"
+        return {str(c.id) for c in self.client.containers.list(all=True, filters={"label": [LABEL, label]})}
+
+    def remove_leftovers(self) -> None:
+        """The containers of this process's stacks and of any stack whose process is gone."""
+        for container in self.client.containers.list(all=True, filters={"label": LABEL}):
+            owner = container.labels.get(DockerBackend.OWNER_LABEL)
+            if owner and (int(owner) == os.getpid() or not psutil.pid_exists(int(owner))):
+                with contextlib.suppress(NotFound):
+                    container.remove(force=True, v=True)
 
     def settings(self) -> dict[str, str]:
         return {
@@ -92,18 +101,13 @@ def _open_engine(host: str) -> DockerClient:
 def engine() -> Iterator[Engine]:
     host = _docker_host()
     engine = Engine(host, _open_engine(host))
-    before = engine.labelled()
     try:
         with pytest.MonkeyPatch.context() as patch:
             for name, value in engine.settings().items():
                 patch.setenv(name, value)  # testcontainers finds the engine through DOCKER_HOST
             yield engine
     finally:
-        # Whatever a failed or killed stack left: containers labelled since this module started.
-        for container in engine.client.containers.list(all=True, filters={"label": LABEL}):
-            if container.id not in before:
-                with contextlib.suppress(NotFound):
-                    container.remove(force=True, v=True)
+        engine.remove_leftovers()  # whatever a failed or killed stack left
         engine.client.close()
 
 
@@ -208,7 +212,6 @@ def test_register_login_me_and_webhook_round_trip(docker_api: Api) -> None:
 
 
 def test_checklist_suite_passes_on_the_docker_backend(engine: Engine, tmp_path: Path) -> None:
-    before = engine.labelled()
     dropped = ("DATABASE_URL", "REDIS_URL", "CHECKLIST_TARGET", "STACK_BACKEND")
     env = {
         key: value
@@ -237,24 +240,23 @@ def test_checklist_suite_passes_on_the_docker_backend(engine: Engine, tmp_path: 
     )
     results = (tmp_path / "reports" / "latest" / "results.json").read_text(encoding="utf-8")
     assert "docker backend" in results
-    assert engine.labelled() <= before, "the checklist run left containers behind"
+    assert not engine.labelled(run.pid), "the checklist run left containers behind"
 
 
 def test_no_container_is_left_after_the_stack_stops(engine: Engine, tmp_path: Path) -> None:
-    before = engine.labelled()
+    before = engine.labelled(os.getpid())  # the module's own stack, when it runs
     with reference_stack(_config(tmp_path / "logs")) as stack:
-        started = engine.labelled() - before
+        started = engine.labelled(os.getpid()) - before
         running = {cid: engine.client.containers.get(cid).status for cid in started}
         assert list(running.values()) == ["running", "running"], running
         ports = [_port(stack.database_url), _port(stack.redis_url)]
-    assert not engine.labelled() & started, "containers outlived the stack"
+    assert not engine.labelled(os.getpid()) & started, "containers outlived the stack"
     if NETWORK == "host":
         # Nothing listens where PostgreSQL and Redis did (binding would race with the host's ephemeral ports).
         assert {port: _listeners(port) for port in ports} == {port: set() for port in ports}
 
 
 def test_up_command_on_docker_stops_everything_on_sigterm(engine: Engine, tmp_path: Path) -> None:
-    before = engine.labelled()
     argv = [sys.executable, "-m", "reference_impl", "up", "--backend", "docker", "--log-dir", str(tmp_path)]
     argv += ["--docker-network", NETWORK, "--postgres-image", POSTGRES_IMAGE, "--redis-image", REDIS_IMAGE]
     argv += ["--auth-port", "0", "--users-port", "0", "--webhook-port", "0"]
@@ -265,7 +267,7 @@ def test_up_command_on_docker_stops_everything_on_sigterm(engine: Engine, tmp_pa
         assert lines[0].strip() == (
             f"backend: docker (requested; {NETWORK} network, {POSTGRES_IMAGE} and {REDIS_IMAGE})"
         ), "".join(lines)
-        assert len(engine.labelled() - before) == 2
+        assert len(engine.labelled(up.pid)) == 2
         up.send_signal(signal.SIGTERM)
         assert up.wait(timeout=60) == 0
     finally:
@@ -273,7 +275,7 @@ def test_up_command_on_docker_stops_everything_on_sigterm(engine: Engine, tmp_pa
             _interrupt(up)
         else:
             up.communicate()
-    assert engine.labelled() <= before, "containers outlived `up`"
+    assert not engine.labelled(up.pid), "containers outlived `up`"
 
 
 def test_auto_backend_names_the_engine_it_found(engine: Engine, tmp_path: Path) -> None:

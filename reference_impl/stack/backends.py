@@ -76,6 +76,9 @@ class DockerBackend:
     """
 
     name = "docker"
+    # Which process started a container (`docker ps --filter label=checklist.stack.pid=<pid>`): several stacks
+    # on one engine tell theirs apart, and what a killed one left can be found.
+    OWNER_LABEL = "checklist.stack.pid"
     NETWORKS = ("bridge", "host")
     DEFAULT_NETWORK = "bridge"
     DEFAULT_POSTGRES_IMAGE = "postgres:16-alpine"
@@ -150,6 +153,7 @@ class DockerBackend:
                 )
                 redis.with_command(["redis-server", *redis_loopback_args(self.redis_port)])
             for container in (postgres, redis):
+                container.with_kwargs(labels={self.OWNER_LABEL: str(os.getpid())})
                 # Registered before `start`: a container that never gets ready is removed all the same.
                 resources.callback(container.stop)
                 started.append(container)
