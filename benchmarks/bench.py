@@ -242,16 +242,28 @@ def _runs_note(runs: Sequence[ChecklistRun]) -> str:
     return note
 
 
+def _add_median(
+    bench: Bench,
+    section: str,
+    key: str,
+    label: str,
+    times: Sequence[float],
+    target: Target | None = None,
+    note: str = "",
+) -> float | None:
+    """The median of `times` as a figure (None, and no figure, when there are none)."""
+    if not times:
+        return None
+    value = median(times)
+    label = f"{label}, median of {len(times)}"
+    bench.add(section, key, label, value, "s", f"{value:.2f} s ({spread(times)})", target, note)
+    return value
+
+
 def _add_runs(
     bench: Bench, section: str, key: str, label: str, runs: Sequence[ChecklistRun], target: Target | None
 ) -> float | None:
-    if not runs:
-        return None
-    times = [run.wall_s for run in runs]
-    value = median(times)
-    label = f"{label}, median of {len(runs)}"
-    bench.add(section, key, label, value, "s", f"{value:.2f} s ({spread(times)})", target, _runs_note(runs))
-    return value
+    return _add_median(bench, section, key, label, [run.wall_s for run in runs], target, _runs_note(runs))
 
 
 def _add_ratio(
@@ -325,25 +337,22 @@ def section_warm(bench: Bench) -> None:
                     _record(bench, "warm", run, i)
     finally:
         serial_s = _add_runs(bench, "warm", "warm.serial_median_s", "warm serial", serial, None)
-        if replays:
-            times = [replay.wall_s for replay in replays]
-            replay_s = median(times)
-            bench.add(
-                "warm",
-                "replay.median_s",
-                f"bare httpx replay of a run's {replays[0].requests} requests, median of {len(replays)}",
-                replay_s,
-                "s",
-                f"{replay_s:.2f} s ({spread(times)})",
-            )
-            _add_ratio(
-                bench,
-                "replay.harness_ratio",
-                "warm serial ÷ bare replay (interleaved)",
-                serial_s,
-                replay_s,
-                REPLAY_RATIO,
-            )
+        requests = replays[0].requests if replays else 0
+        replay_s = _add_median(
+            bench,
+            "warm",
+            "replay.median_s",
+            f"bare httpx replay of a run's {requests} requests",
+            [replay.wall_s for replay in replays],
+        )
+        _add_ratio(
+            bench,
+            "replay.harness_ratio",
+            "warm serial ÷ bare replay (interleaved)",
+            serial_s,
+            replay_s,
+            REPLAY_RATIO,
+        )
         parallel_s = _add_runs(bench, "warm", "warm.parallel_median_s", "warm -n 2", parallel, None)
         _add_ratio(
             bench, "warm.parallel_ratio", "warm -n 2 ÷ warm serial", parallel_s, serial_s, WARM_PARALLEL_RATIO

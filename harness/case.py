@@ -171,10 +171,13 @@ class Case:
         self.masker.add_secret(account["password"])
         return account
 
-    def _remember_tokens(self, tokens: dict[str, Any]) -> None:
+    def _mask_tokens(self, tokens: dict[str, Any]) -> None:
         for name in TOKEN_FIELDS:
             if isinstance(tokens.get(name), str):
                 self.masker.add_secret(tokens[name])
+
+    def _remember_tokens(self, tokens: dict[str, Any]) -> None:
+        self._mask_tokens(tokens)
         self.tokens = tokens
         if isinstance(tokens.get("refresh_token"), str):
             self.user_refresh_tokens.append(tokens["refresh_token"])
@@ -282,31 +285,34 @@ class Case:
             send, (control,), f"checking that a re-signed {name} is accepted when not expired"
         )
         if not checked.is_success:
-            self.subject = self.recorder.exchange_of(checked)
-            raise Blocked(
+            self._block(
+                checked,
                 f"expiry cannot be tested with re-signed tokens here: the same {name} re-signed with a valid exp "
                 f"was refused too ({_answer(checked)}), so the expired one may have been refused as unknown; "
-                f"give EXPIRED_{kind.upper()}_TOKEN, a genuinely expired {name}"
+                f"give EXPIRED_{kind.upper()}_TOKEN, a genuinely expired {name}",
             )
 
     # ---- auth -------------------------------------------------------------------------------------------------
 
-    def ensure_registered_user(self) -> None:
+    def _register_fresh(self, what: str, login_what: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A new account registered as a precondition, and its tokens."""
         account = self._new_account()
-        what = "registering a user"
         response = self._prepare(what, "AUTH-REG-01", self.clients.auth.register, account)
-        self.account = account
         # Any 2xx registers; a deployment that gives no tokens on registration gives them on login.
         tokens = self._tokens_in(response)
         if tokens is None:
             login = self._prepare(
-                "logging the new user in",
+                login_what,
                 "AUTH-LOGIN-01",
                 self.clients.auth.login,
                 account["second_login"],
                 account["password"],
             )
-            tokens = self._fields(login, "logging the new user in", "AUTH-LOGIN-01", *TOKEN_FIELDS)
+            tokens = self._fields(login, login_what, "AUTH-LOGIN-01", *TOKEN_FIELDS)
+        return account, tokens
+
+    def ensure_registered_user(self) -> None:
+        self.account, tokens = self._register_fresh("registering a user", "logging the new user in")
         self._remember_tokens(tokens)
 
     def register(self, **overrides: Any) -> None:
@@ -337,11 +343,11 @@ class Case:
         )
         self._remember_tokens(self._fields(login, what, "AUTH-LOGIN-01", *TOKEN_FIELDS))
 
-    def login_with_wrong_password(self, field: str = "second_login") -> None:
+    def login_with_wrong_password(self, field: str) -> None:
         account, _ = self._require_user()
         self._act(self.clients.auth.login, account[field], account["password"] + "-wrong")
 
-    def login_unknown(self, field: str = "second_login") -> None:
+    def login_unknown(self, field: str) -> None:
         # A fresh account's identifier of that kind, never registered.
         self._act(self.clients.auth.login, data.new_account()[field], "Any-password-1")
 
@@ -425,32 +431,21 @@ class Case:
 
     def ensure_other_user(self) -> None:
         """Another user registered besides the case's own: a service that answers with the wrong user fails."""
-        account = self._new_account()
         what = "registering another user"
-        response = self._prepare(what, "AUTH-REG-01", self.clients.auth.register, account)
-        tokens = self._tokens_in(response)
-        if tokens is None:
-            login = self._prepare(
-                what, "AUTH-LOGIN-01", self.clients.auth.login, account["second_login"], account["password"]
-            )
-            tokens = self._fields(login, what, "AUTH-LOGIN-01", *TOKEN_FIELDS)
-        self._remember_tokens_of_other(tokens)
-        self.other_account, self.other_tokens = account, tokens
-
-    def _remember_tokens_of_other(self, tokens: dict[str, Any]) -> None:
-        for name in TOKEN_FIELDS:
-            if isinstance(tokens.get(name), str):
-                self.masker.add_secret(tokens[name])
+        self.other_account, self.other_tokens = self._register_fresh(what, what)
+        self._mask_tokens(self.other_tokens)
 
     def _other_id(self) -> Any:
         if self.other_id is None:
             if self.other_tokens is None:
                 self.ensure_other_user()
             assert self.other_tokens is not None
-            what = "looking up the other user's id"
-            me = self._prepare(what, "CROSS-01", self.clients.users.me, self.other_tokens["access_token"])
-            self.other_id = self._fields(me, what, "CROSS-01", "id")["id"]
+            self.other_id = self._id_of(self.other_tokens, "looking up the other user's id")
         return self.other_id
+
+    def _id_of(self, tokens: dict[str, Any], what: str) -> Any:
+        me = self._prepare(what, "CROSS-01", self.clients.users.me, tokens["access_token"])
+        return self._fields(me, what, "CROSS-01", "id")["id"]
 
     def get_other_user(self) -> None:
         _, tokens = self._require_user()
@@ -468,9 +463,7 @@ class Case:
     def _own_id(self) -> Any:
         if self.user_id is None:
             _, tokens = self._require_user()
-            what = "looking up the user's id"
-            me = self._prepare(what, "CROSS-01", self.clients.users.me, tokens["access_token"])
-            self.user_id = self._fields(me, what, "CROSS-01", "id")["id"]
+            self.user_id = self._id_of(tokens, "looking up the user's id")
         return self.user_id
 
     def get_own_user(self) -> None:

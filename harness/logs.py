@@ -47,6 +47,9 @@ class LogLookup:
     source: str  # the spec, e.g. "file:logs/webhook.log"
     configured: bool
     records: list[LogRecord] = field(default_factory=list)
+    read: list[LogRecord] = field(
+        default_factory=list
+    )  # every record of the last read, for `records_between`
 
 
 class LogSourceError(RuntimeError):
@@ -412,7 +415,7 @@ def find(source: LogSource, request_id: str, deadline_seconds: float = DEFAULT_D
         found += [record for record in records[checked:] if matches(record, request_id)]
         checked = len(records)
         if found or final:
-            return LogLookup(source=source.spec, configured=True, records=found)
+            return LogLookup(source=source.spec, configured=True, records=found, read=records)
         # Polling the condition: backoff keeps a fast writer cheap to notice and a slow one cheap to wait for.
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, _MAX_DELAY)
@@ -437,16 +440,10 @@ def record_time(record: LogRecord) -> datetime | None:
     return moment if moment.tzinfo else moment.astimezone()
 
 
-def records_between(source: LogSource, start: datetime, end: datetime) -> list[LogRecord]:
-    """The records available now whose own timestamp falls within [start, end]: for a service that logs no
-    request id, what it wrote while an exchange ran."""
-    if not source.configured:
-        return []
-    return [
-        record
-        for record in source.records(final=True)
-        if (moment := record_time(record)) and start <= moment <= end
-    ]
+def records_between(records: list[LogRecord], start: datetime, end: datetime) -> list[LogRecord]:
+    """The records whose own timestamp falls within [start, end]: for a service that logs no request id, what
+    it wrote while an exchange ran (from the records `find` read last, which waited for them)."""
+    return [record for record in records if (moment := record_time(record)) and start <= moment <= end]
 
 
 def find_records(path: Path, request_id: str, *, deadline_seconds: float) -> list[LogRecord]:

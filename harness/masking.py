@@ -241,7 +241,9 @@ class Masker:
         if len(value) < MIN_SECRET_LENGTH or is_marker(value):
             return
         with self._lock:
-            if value not in self._registered and len(value) >= MIN_FRAGMENT_LENGTH:
+            if value in self._registered:
+                return  # nothing to add, and the compiled pattern stays valid
+            if len(value) >= MIN_FRAGMENT_LENGTH:
                 bisect.insort(self._prefixes, value)
                 bisect.insort(self._suffixes, value[::-1])
             self._registered.add(value)

@@ -9,6 +9,7 @@ preflight then checks more services than needed, never fewer.
 """
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -58,7 +59,7 @@ _STEP_FAULTS = (
 )
 
 
-def _step_faults(steps: list[str]) -> frozenset[str]:
+def _step_faults(steps: Sequence[str]) -> frozenset[str]:
     found = set()
     for pattern, fault in _STEP_FAULTS:
         for step in steps:
@@ -103,6 +104,7 @@ def all_cases(features_dir: Path = FEATURES_DIR) -> tuple[PlannedCase, ...]:
                 dict(context) for block in scenario.examples for context in block.as_contexts()
             ]
             for example in examples or [None]:
+                rendered = tuple(_render(step, example) for step in steps)
                 # pytest escapes non-ASCII parameter ids, and so must a node id made here.
                 param = "-".join(example.values()).encode("unicode_escape").decode("ascii") if example else ""
                 param = f"[{param}]" if example else ""
@@ -111,15 +113,20 @@ def all_cases(features_dir: Path = FEATURES_DIR) -> tuple[PlannedCase, ...]:
                         nodeid=f"{CHECKLIST_MODULE}::{name}{param}",
                         row_id=row,
                         case_id=row or extra or name,
-                        example=dict(example) if example else None,
+                        example=example or None,
                         title=_render(scenario.name, example),
                         tags=tags,
                         services=services,
-                        steps=tuple(_render(step, example) for step in steps),
-                        faults=_step_faults([_render(step, example) for step in steps]),
+                        steps=rendered,
+                        faults=_step_faults(rendered),
                     )
                 )
     return tuple(cases)
+
+
+def extra_case_ids() -> list[str]:
+    """The ids of the cases beyond the checklist (EXTRA-…), sorted."""
+    return sorted({case.case_id for case in all_cases() if case.row_id is None})
 
 
 def planned_case(nodeid: str) -> PlannedCase | None:

@@ -29,16 +29,18 @@ from harness.interrupts import InterruptGuard
 from harness.logs import FileSource, LogSource, parse_log_source
 from harness.masking import Masker
 from harness.outcomes import ICONS, OUTCOMES, Blocked, CheckFailed, Outcome
-from harness.plan import PlannedCase, all_cases, needed_services, planned_case, selected_cases
+from harness.plan import PlannedCase, all_cases, extra_case_ids, needed_services, planned_case, selected_cases
 from harness.recorder import LogCorrelator, Recorder
 from harness.reports import allure
 from harness.reports.compare import Baseline, latest_baseline, load_baseline
 from harness.reports.document import (
     RunInfo,
     case_entry,
+    counts_by_service,
     log_notes,
     primary_exchange,
     run_document,
+    subject_exchange,
     verdict_line,
 )
 from harness.reports.writer import new_report_dir, write_reports
@@ -385,14 +387,17 @@ class HarnessPlugin:
     def _log_source(self, service: str, spec: str) -> LogSource:
         """The service's log source; a SettingsError naming the setting if it is malformed or unreadable."""
         field = f"{service}_log"
-        setting = f"{env_name(field)} (from {_given_options(self.config)[1].of(field)})"
+
+        def setting() -> str:  # where the value came from, looked up only to name it in an error
+            return f"{env_name(field)} (from {_given_options(self.config)[1].of(field)})"
+
         try:
             source = parse_log_source(spec)
         except ValueError as exc:
-            raise SettingsError(f"{setting}: {exc}") from None
+            raise SettingsError(f"{setting()}: {exc}") from None
         if isinstance(source, FileSource) and not os.access(source.path, os.R_OK):
             problem = "does not exist" if not source.path.exists() else "cannot be read"
-            raise SettingsError(f"{setting}: log file {source.path} {problem}")
+            raise SettingsError(f"{setting()}: log file {source.path} {problem}")
         return source
 
     def _open_log_sources(self, target: Target) -> dict[str, LogSource]:
@@ -420,8 +425,7 @@ class HarnessPlugin:
 
     def _collected(self, nodeids: list[str]) -> None:
         """The real selection replaces the one worked out before collection."""
-        planned = {case.nodeid: case for case in all_cases()}
-        self.selected = [planned[nodeid] for nodeid in nodeids if nodeid in planned]
+        self.selected = [case for nodeid in nodeids if (case := planned_case(nodeid)) is not None]
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -462,8 +466,7 @@ class HarnessPlugin:
             case.clients.bind(None)
             if self.settings.evidence:
                 self.correlator.attach(case.recorder.exchanges)
-                if allure.enabled(self.config):
-                    self._learn_secrets(case)
+                if allure.enabled(self.config):  # its steps' secrets were learnt when their report was made
                     allure.attach_evidence(case.recorder.exchanges, self.masker)
         verdict = item.stash.get(verdict_key, None)
         if self.settings.evidence and (verdict is None or verdict.outcome == "passed"):
@@ -484,7 +487,7 @@ class HarnessPlugin:
         if found is not None and verdict.outcome == "passed":
             verdict.outcome, verdict.reason, verdict.message = found.outcome, found.reason, found.message
         case = item.stash.get(case_key, None)
-        if case is not None:
+        if case is not None and report.when == "call":  # only a case's steps send requests
             self._learn_secrets(case)
         if found is not None:
             # Travels with the report to the xdist controller and the terminal (see pytest_report_teststatus).
@@ -566,10 +569,9 @@ class HarnessPlugin:
             return
         exchange = primary_exchange(case)
         status = exchange["status"] if exchange and exchange["status"] is not None else "—"
-        example = " [" + ", ".join(case["example"].values()) + "]" if case["example"] else ""
         reporter.ensure_newline()
         reporter.write_line(
-            f"{ICONS[case['outcome']]} {case['case_id']:16} {status!s:>4}  {case['title']}{example}"
+            f"{ICONS[case['outcome']]} {case['case_id']:16} {status!s:>4}  {case['title']}{_example_suffix(case)}"
         )
         if case["outcome"] != "passed":
             reporter.write_line(f"{'':22}{verdict_line(case)}")
@@ -659,10 +661,7 @@ class HarnessPlugin:
         if not self.cases:
             return
         terminalreporter.section("checklist")
-        services: dict[str, dict[str, int]] = {}
-        for case in self.cases:
-            tally = services.setdefault(case["service"], dict.fromkeys(OUTCOMES, 0))
-            tally[case["outcome"]] += 1
+        services = counts_by_service(self.cases)
         shown = [
             outcome
             for outcome in OUTCOMES
@@ -670,8 +669,7 @@ class HarnessPlugin:
             or any(tally[outcome] for tally in services.values())
         ]
         terminalreporter.write_line(f"{'service':10} " + " ".join(f"{o.replace('_', ' '):>8}" for o in shown))
-        for service in sorted(services, key=lambda s: (*SERVICE_TAGS, "extra").index(s)):
-            tally = services[service]
+        for service, tally in services.items():
             terminalreporter.write_line(f"{service:10} " + " ".join(f"{tally[o]:>8}" for o in shown))
         self._paragraphs(terminalreporter)
         if self.report_dir is not None:
@@ -691,11 +689,10 @@ class HarnessPlugin:
             return
         terminalreporter.section("what did not pass", sep="-")
         for case in red:
-            example = " [" + ", ".join(case["example"].values()) + "]" if case["example"] else ""
             terminalreporter.write_line(
-                f"{ICONS[case['outcome']]} {case['case_id']}  {case['title']}{example}"
+                f"{ICONS[case['outcome']]} {case['case_id']}  {case['title']}{_example_suffix(case)}"
             )
-            subject = next((e for e in case["exchanges"] if e["seq"] == case["subject_seq"]), None)
+            subject = subject_exchange(case)
             lines = [("expected", case["expected"])]
             if subject is not None:
                 answer = subject["status"] if subject["status"] is not None else subject["error"]
@@ -728,6 +725,11 @@ def _positions() -> tuple[dict[str, int], dict[str, int]]:
     )
 
 
+def _example_suffix(case: dict[str, Any]) -> str:
+    """The example's values after a case's title in the terminal: ` [email]`."""
+    return " [" + ", ".join(case["example"].values()) + "]" if case["example"] else ""
+
+
 def _checklist_order(case: dict[str, Any]) -> tuple[int, int]:
     """Checklist rows in the checklist's order, each row's examples in theirs, cases beyond it last."""
     row_index, plan_index = _positions()
@@ -745,7 +747,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for tag in SERVICE_TAGS:
         config.addinivalue_line("markers", f"{tag}: checklist rows of the {tag} service(s)")
     config.addinivalue_line("markers", "extra: cases beyond the checklist")
-    for extra in sorted({case.case_id for case in all_cases() if case.row_id is None}):
+    for extra in extra_case_ids():
         config.addinivalue_line("markers", f"{extra}: the case beyond the checklist {extra}")
     config.addinivalue_line("markers", "fault: cases that break the target for a moment (run alone)")
     runs = _runs_checklist(config) and not config.option.collectonly

@@ -186,7 +186,7 @@ class LogCorrelator:
                 )
             start = datetime.fromisoformat(exchange.started_at)
             end = start + timedelta(milliseconds=exchange.elapsed_ms)
-            nearby = records_between(source, start - TIME_SLACK, end + TIME_SLACK)
+            nearby = records_between(lookup.read, start - TIME_SLACK, end + TIME_SLACK)
         except LogSourceError as exc:
             return LogEvidence(source=source.spec, configured=True, error=str(exc))
         return LogEvidence(

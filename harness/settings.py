@@ -104,6 +104,13 @@ def env_name(field: str) -> str:
     return "CHECKLIST_TARGET" if field == "target" else field.upper()
 
 
+def setting_variables() -> frozenset[str]:
+    """Every environment variable name a harness setting answers to: what a run started for a test must not
+    inherit from the developer's shell."""
+    fields = HarnessSettings.model_fields
+    return frozenset({field.upper() for field in fields} | {env_name(field) for field in fields})
+
+
 @dataclass(frozen=True)
 class Sources:
     """Where settings come from besides the environment: the options given (field → flag) and the env file

@@ -32,8 +32,8 @@ import redis
 
 from harness.catalogue import rows
 from harness.interrupts import InterruptGuard
-from harness.plan import all_cases
-from harness.settings import HarnessSettings, env_name
+from harness.plan import extra_case_ids
+from harness.settings import setting_variables
 from mutants.catalogue import (
     PROJECT_ROOT,
     CatalogueError,
@@ -133,8 +133,7 @@ def child_environment(servers: Servers, database: str, redis_index: int, temp: P
     """This environment without any setting of the harness, the services or pytest (a developer's own
     CHECKLIST_TARGET, JWT_SECRET or PYTEST_ADDOPTS must not change a verdict), pointed at the shared servers, with
     `temp` for temporary files: whatever a run leaves there goes with its copy."""
-    fields = [*HarnessSettings.model_fields, *ServiceSettings.model_fields]
-    settings = {field.upper() for field in fields} | {env_name(field) for field in fields}
+    settings = setting_variables() | {field.upper() for field in ServiceSettings.model_fields}
     dropped = ("STACK_", "FAULT_", "PYTEST_", "DOCKER_", "TESTCONTAINERS_")
     env = {
         key: value
@@ -344,7 +343,7 @@ def select(catalogue: Sequence[Mutant], only: Sequence[str], row_ids: Sequence[s
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     checklist_rows = [row.id for row in rows()]
-    extras = sorted({case.case_id for case in all_cases() if case.row_id is None})
+    extras = extra_case_ids()
     try:
         catalogue = load_catalogue()
         selected = select(catalogue, args.only, args.row)

@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import redis
 
+from reference_impl.stack.api import wait_for_redis
 from reference_impl.stack.backends import EmbeddedBackend
 from reference_impl.stack.processes import wait_until
 
@@ -59,7 +60,7 @@ def _checked(name: str) -> str:
     return name
 
 
-def _answers(backend: EmbeddedBackend, servers: Servers) -> bool:
+def _postgres_answers(backend: EmbeddedBackend, servers: Servers) -> bool:
     backend.check("while starting")  # a server that exited fails at once, with its last output
 
     async def connects() -> None:
@@ -68,9 +69,7 @@ def _answers(backend: EmbeddedBackend, servers: Servers) -> bool:
 
     try:
         asyncio.run(connects())
-        with redis.Redis.from_url(servers.redis_url, socket_connect_timeout=1, socket_timeout=1) as client:
-            client.ping()
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, redis.RedisError):
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return False
     return True
 
@@ -86,5 +85,6 @@ def shared_servers(workdir: Path, timeout: float = 60.0) -> Iterator[Servers]:
         data = backend.prepare(resources)
         backend.start(resources)
         servers = Servers(data.database_url, data.redis_url)
-        wait_until(lambda: _answers(backend, servers), timeout=timeout, what="PostgreSQL and Redis")
+        wait_until(lambda: _postgres_answers(backend, servers), timeout=timeout, what="PostgreSQL")
+        wait_for_redis(servers.redis_url, timeout, lambda: backend.check("while starting"))
         yield servers

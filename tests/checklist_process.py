@@ -8,13 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 
 from harness.reports.results_json import SCHEMA_PATH
+from harness.settings import setting_variables
 from reference_impl.stack.api import RunningStack
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKLIST = str(ROOT / "test_checklist.py")
 REPORT_FILES = ("results.json", "checklist.md", "junit.xml", "report.html")
+# For a test that runs the checklist against the session's stack: the embedded backend's is enough.
+on_embedded_stack = pytest.mark.parametrize("stack", ["embedded"], indirect=True)
 
 
 def command(*args: str) -> list[str]:
@@ -23,6 +27,7 @@ def command(*args: str) -> list[str]:
 
 def environment(**extra: str) -> dict[str, str]:
     """This process's environment without any checklist setting, plus `extra`."""
+    settings = setting_variables()
     dropped = (
         "_BASE_URL",
         "_LOG",
@@ -35,7 +40,7 @@ def environment(**extra: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(dropped) and not key.endswith(dropped)
+        if key.upper() not in settings and not key.startswith(dropped) and not key.endswith(dropped)
     }
     return env | extra
 
@@ -89,3 +94,12 @@ def by_case(document: dict[str, Any]) -> dict[tuple[str, tuple[str, ...]], dict[
         (case["row_id"] or case["title"], tuple((case["example"] or {}).values())): case
         for case in document["cases"]
     }
+
+
+def written_texts(report: Path, terminal: str) -> dict[str, str]:
+    """Every text a run wrote into its report folder, by file name, and its terminal output."""
+    texts = {
+        path.name: path.read_text(encoding="utf-8") for path in report.iterdir() if path.suffix != ".png"
+    }
+    texts["terminal"] = terminal
+    return texts

@@ -1,10 +1,12 @@
 """Test support: one service of a running stack started on its own, with its settings changed."""
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -45,12 +47,24 @@ def lone_service(
         process.stop()
 
 
+def start_up(log_dir: Path, ports: dict[str, int], **popen: Any) -> "subprocess.Popen[str]":
+    """`python -m reference_impl up` on the embedded backend with these ports (0: any free one), its output read
+    as text (stderr as `popen` says)."""
+    argv = [sys.executable, "-m", "reference_impl", "up", "--backend", "embedded", "--log-dir", str(log_dir)]
+    argv += [arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, **popen)
+
+
 def read_until_ready(up: "subprocess.Popen[str]") -> list[str]:
-    """The lines `python -m reference_impl up` prints, up to and including its "ready in …" line."""
+    """The lines `python -m reference_impl up` prints, up to and including its "ready in …" line. Fails with
+    what it printed, its exit code and its stderr (when piped) if it ends before it is ready."""
     assert up.stdout is not None
     lines = []
     for line in up.stdout:
         lines.append(line)
         if line.startswith("ready in"):
-            break
-    return lines
+            return lines
+    errors = up.stderr.read() if up.stderr is not None else ""
+    raise AssertionError(
+        f"`up` ended (exit code {up.wait(30)}) before it was ready:\n{''.join(lines)}{errors}"
+    )

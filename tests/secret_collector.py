@@ -19,3 +19,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     worker = workerinput.get("workerid", "main")
     secrets = sorted(plugin.masker.registered_secrets())
     Path(folder, f"secrets-{worker}.txt").write_text("\n".join(secrets), encoding="utf-8")
+
+
+def collected(folder: Path) -> frozenset[str]:
+    """The secrets the run's processes wrote into `folder`."""
+    return frozenset(
+        line
+        for path in folder.glob("secrets-*.txt")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line
+    )

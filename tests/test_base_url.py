@@ -10,10 +10,9 @@ from harness.plan import all_cases
 from harness.settings import HarnessSettings, Sources, load_settings
 from reference_impl.stack.api import API_PREFIXES, RunningStack
 from reference_impl.stack.envfile import env_lines, target_env
-from tests.checklist_process import latest_document, output_lines, run_checklist
+from tests.checklist_process import latest_document, on_embedded_stack, output_lines, run_checklist
 from tests.fake_deployment import gateway, serve
 
-on_embedded_stack = pytest.mark.parametrize("stack", ["embedded"], indirect=True)
 GATEWAY = "https://staging.example"
 
 

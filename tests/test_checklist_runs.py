@@ -2,13 +2,12 @@
 
 import json
 import re
-import shlex
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import psutil
@@ -20,14 +19,25 @@ from harness.faults.functions import FunctionSwap
 from harness.plan import all_cases
 from harness.reports.results_json import SCHEMA_PATH
 from reference_impl.stack.api import RunningStack
+from reference_impl.stack.envfile import target_env
 from reference_impl.stack.processes import free_port, wait_until
+from tests import secret_collector
 from tests.browser import browser_unavailable, check_report_in_browser
-from tests.checklist_process import REPORT_FILES, ROOT, command, environment, external_args, run_checklist
-from tests.lone_service import read_until_ready
+from tests.checklist_process import (
+    REPORT_FILES,
+    ROOT,
+    by_case,
+    command,
+    environment,
+    external_args,
+    latest_document,
+    on_embedded_stack,
+    run_checklist,
+    written_texts,
+)
+from tests.lone_service import read_until_ready, start_up
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-# One run is enough: the point is the URL-driven target, not the backend behind it.
-on_embedded_stack = pytest.mark.parametrize("stack", ["embedded"], indirect=True)
 ALL = len(all_cases())
 NEED_MEANS = sum(bool(case.faults) for case in all_cases())  # skipped without fault hooks or JWT_SECRET
 
@@ -38,9 +48,8 @@ class ChecklistRun:
     report: Path
     secrets: frozenset[str]
 
-    def document(self) -> dict[str, object]:
-        data: dict[str, object] = json.loads((self.report / "results.json").read_text(encoding="utf-8"))
-        return data
+    def document(self) -> dict[str, Any]:
+        return latest_document(self.report.parent)  # `report` is reports/latest, resolved
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +66,7 @@ def checklist_run(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory)
         *external_args(stack),
         SECRET_COLLECTOR_DIR=str(collected),
     )
-    secrets = frozenset(
-        line
-        for path in collected.glob("secrets-*.txt")
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line
-    )
-    yield ChecklistRun(result, (reports / "latest").resolve(), secrets)
+    yield ChecklistRun(result, (reports / "latest").resolve(), secret_collector.collected(collected))
 
 
 @on_embedded_stack
@@ -71,7 +74,6 @@ def test_checklist_passes_against_an_external_deployment(checklist_run: Checklis
     result = checklist_run.result
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     summary = [line for line in result.stdout.splitlines() if " passed" in line][-1]
-    # Skipped: the four rows and two extra cases that need fault hooks or the signing secret, not given here.
     # Skipped: the rows and extra cases that need fault hooks or the signing secret, not given here.
     assert f"{ALL - NEED_MEANS} passed, {NEED_MEANS} skipped" in summary, summary
     assert "report: " in result.stdout and "checklist" in result.stdout
@@ -100,7 +102,7 @@ def test_results_json_matches_its_schema_and_holds_the_evidence(checklist_run: C
         for exchange in primary:
             assert exchange["status"] is not None and exchange["response_body"] is not None
             assert exchange["response_headers"]["x-request-id"] == exchange["request_id_sent"]
-            assert exchange["request_id_sent"].startswith(f"{document['run']['id']}-{case['case_id']}")  # type: ignore[index]
+            assert exchange["request_id_sent"].startswith(f"{document['run']['id']}-{case['case_id']}")
             records = exchange["log"]["records"]
             assert records and records[0]["level"] and records[0]["message"], (
                 f"{case['row_id']}: no log record"
@@ -128,7 +130,7 @@ def test_checklist_md_fills_in_every_row(checklist_run: ChecklistRun, stack: Run
     text = (checklist_run.report / "checklist.md").read_text(encoding="utf-8")
     for row_id in row_ids():
         assert len(re.findall(rf"^\| {re.escape(row_id)} ", text, flags=re.MULTILINE)) == 1, row_id
-    run_id = checklist_run.document()["run"]["id"]  # type: ignore[index]
+    run_id = checklist_run.document()["run"]["id"]
     # A visible header: the run, its status, the URLs it tested (in the sections too), a tally per service.
     assert text.startswith(f"# Прогон чек-листа `{run_id}`: завершён\n")
     for service, url in stack.base_urls.items():
@@ -147,12 +149,7 @@ def test_no_secret_used_in_the_run_appears_in_reports_terminal_or_service_logs(
     checklist_run: ChecklistRun, stack: RunningStack
 ) -> None:
     assert len(checklist_run.secrets) > 50  # passwords and tokens of ~40 cases
-    written = {
-        path.name: path.read_text(encoding="utf-8")
-        for path in checklist_run.report.iterdir()
-        if path.suffix != ".png"
-    }
-    written["terminal"] = checklist_run.result.stdout + checklist_run.result.stderr
+    written = written_texts(checklist_run.report, checklist_run.result.stdout + checklist_run.result.stderr)
     for service, log in stack.log_paths.items():
         written[f"{service}.log"] = log.read_text(encoding="utf-8")
     for name, text in written.items():
@@ -174,7 +171,7 @@ def test_report_html_renders_in_a_browser(checklist_run: ChecklistRun) -> None:
 def test_without_hooks_the_fault_rows_say_which_setting_is_missing(checklist_run: ChecklistRun) -> None:
     reasons = {
         (case["row_id"], tuple((case["example"] or {}).values())): case["reason"]
-        for case in checklist_run.document()["cases"]  # type: ignore[attr-defined]
+        for case in checklist_run.document()["cases"]
         if case["outcome"] == "skipped"
     }
     assert "FAULT_DB_DOWN_CMD" in reasons[("WEBHOOK-04", ())]
@@ -182,36 +179,16 @@ def test_without_hooks_the_fault_rows_say_which_setting_is_missing(checklist_run
     assert "JWT_SECRET" in reasons[("AUTH-REFRESH-02", ())]
     assert "JWT_SECRET" in reasons[("AUTH-LOGOUT-03", ("просроченным токеном",))]
     cases = checklist_run.document()["cases"]
-    extra = [
-        case["reason"]
-        for case in cases  # type: ignore[attr-defined]
-        if not case["checklist_row"] and case["outcome"] == "skipped"
-    ]
+    extra = [case["reason"] for case in cases if not case["checklist_row"] and case["outcome"] == "skipped"]
     assert sorted(reason.split(" ")[1] for reason in extra) == ["FAULT_DB_DOWN_CMD", "FAULT_REDIS_DOWN_CMD"]
-
-
-def _psql_command(database_url: str, *statements: str) -> str:
-    """A shell command running `statements` through psql on the server's template1 (always connectable)."""
-    from pgserver._commands import POSTGRES_BIN_PATH
-
-    server = database_url.rsplit("/", 1)[0]
-    return " ".join(
-        [shlex.quote(str(POSTGRES_BIN_PATH / "psql")), "-q", "-X", shlex.quote(f"{server}/template1")]
-        + [f"-c {shlex.quote(statement)}" for statement in statements]
-    )
 
 
 @on_embedded_stack
 def test_with_hooks_the_fault_rows_run_against_an_external_deployment(
     stack: RunningStack, tmp_path: Path
 ) -> None:
-    database = stack.database_url.rsplit("/", 1)[1]
-    down = _psql_command(
-        stack.database_url,
-        f"ALTER DATABASE {database} ALLOW_CONNECTIONS false",
-        f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{database}'",  # noqa: S608
-    )
-    up = _psql_command(stack.database_url, f"ALTER DATABASE {database} ALLOW_CONNECTIONS true")
+    # The database's fault commands as `up` writes them into its env file; Redis's are left out.
+    hooks = target_env(stack, tmp_path)
     before = FunctionSwap(stack.database_url).current_definition()
     try:
         result = run_checklist(
@@ -220,16 +197,17 @@ def test_with_hooks_the_fault_rows_run_against_an_external_deployment(
             "2",
             "--allow-destructive",
             *external_args(stack),
-            FAULT_DB_DOWN_CMD=down,
-            FAULT_DB_UP_CMD=up,
+            FAULT_DB_DOWN_CMD=hooks["FAULT_DB_DOWN_CMD"],
+            FAULT_DB_UP_CMD=hooks["FAULT_DB_UP_CMD"],
             FAULT_DB_DSN=stack.database_url,
             JWT_SECRET=stack.jwt_secret,
         )
     finally:
-        subprocess.run(up, shell=True, check=False, capture_output=True)  # noqa: S602 - never leave it cut
+        # never leave it cut
+        subprocess.run(hooks["FAULT_DB_UP_CMD"], shell=True, check=False, capture_output=True)  # noqa: S602
     assert result.returncode == 0, result.stdout[-3000:]
-    cases = json.loads((tmp_path / "latest" / "results.json").read_text(encoding="utf-8"))["cases"]
-    outcomes = {(case["row_id"], tuple((case["example"] or {}).values())): case["outcome"] for case in cases}
+    document = latest_document(tmp_path)
+    outcomes = {key: case["outcome"] for key, case in by_case(document).items()}
     for key in [
         ("WEBHOOK-04", ()),
         ("WEBHOOK-05", ()),
@@ -237,7 +215,7 @@ def test_with_hooks_the_fault_rows_run_against_an_external_deployment(
         ("AUTH-LOGOUT-03", ("просроченным токеном",)),
     ]:
         assert outcomes[key] == "passed", key
-    skipped = [case for case in cases if case["outcome"] == "skipped"]
+    skipped = [case for case in document["cases"] if case["outcome"] == "skipped"]
     assert [case["reason"] for case in skipped] == [
         "needs FAULT_REDIS_DOWN_CMD and FAULT_REDIS_UP_CMD: commands that cut and restore Redis"
     ]
@@ -263,22 +241,11 @@ def test_destructive_faults_against_a_remote_target_need_a_second_yes(tmp_path: 
 
 
 def test_a_target_that_dies_midway_still_gets_a_report_and_leaves_no_process(tmp_path: Path) -> None:
-    ports = {name: str(free_port()) for name in ("auth", "users", "webhook")}
-    up = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "reference_impl",
-            "up",
-            "--backend",
-            "embedded",
-            "--log-dir",
-            str(tmp_path / "logs"),
-            *(arg for name, port in ports.items() for arg in (f"--{name}-port", port)),
-        ],
-        stdout=subprocess.PIPE,
+    ports = {name: free_port() for name in ("auth", "users", "webhook")}
+    up = start_up(
+        tmp_path / "logs",
+        ports,
         stderr=subprocess.STDOUT,
-        text=True,
         env=environment(),
     )
     try:
@@ -319,8 +286,7 @@ def test_a_target_that_dies_midway_still_gets_a_report_and_leaves_no_process(tmp
     assert run.returncode == 1, output[-2000:]
     assert up.wait(30) == 0
     wait_until(lambda: not any(p.is_running() for p in stack_processes), timeout=15, what="the stack to stop")
-    document = json.loads((tmp_path / "reports" / "latest" / "results.json").read_text(encoding="utf-8"))
-    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+    document = latest_document(tmp_path / "reports")
     assert document["run"]["status"] == "completed"
     # Once the deployment is gone, its services do not answer: the cases after that are blocked, saying so.
     blocked = [case for case in document["cases"] if case["outcome"] == "blocked"]

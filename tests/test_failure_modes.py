@@ -20,7 +20,7 @@ from reference_impl.core.config import Settings
 from reference_impl.core.tokens import TokenType, issue_token
 from reference_impl.stack.api import API_PREFIXES, RunningStack, StackConfig, reference_stack
 from reference_impl.stack.processes import free_port, wait_until
-from tests.conftest import Api, webhook_payload
+from tests.conftest import Api, sql, webhook_payload
 from tests.lone_service import lone_service
 
 
@@ -240,18 +240,11 @@ def test_every_acknowledged_payment_survives_a_postgres_crash(tmp_path: Path) ->
 
         asyncio.run(load())
 
-        async def stored() -> int:
-            conn = await asyncpg.connect(stack.database_url)
-            try:
-                count: int = await conn.fetchval(
-                    "SELECT count(*) FROM to_can.payments WHERE id = ANY($1::text[])", acknowledged
-                )
-                return count
-            finally:
-                await conn.close()
-
         assert refused > 0, "the crash went unnoticed: no request failed"
-        assert asyncio.run(stored()) == len(acknowledged), f"{len(acknowledged)} acknowledged"
+        stored = sql(
+            stack, "SELECT count(*) AS n FROM to_can.payments WHERE id = ANY($1::text[])", acknowledged
+        )
+        assert stored[0]["n"] == len(acknowledged), f"{len(acknowledged)} acknowledged"
 
 
 def test_a_redis_that_dropped_its_clients_costs_no_request(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from harness.catalogue import rows
-from harness.plan import all_cases
+from harness.plan import extra_case_ids
 from mutants.catalogue import (
     PROJECT_ROOT,
     CatalogueError,
@@ -34,7 +34,7 @@ from mutants.servers import Servers
 from reference_impl.stack.processes import wait_until
 
 ROWS = [row.id for row in rows()]
-EXTRAS = sorted({case.case_id for case in all_cases() if case.row_id is None})
+EXTRAS = extra_case_ids()
 
 
 # ---- the catalogue as committed --------------------------------------------------------------------------------

@@ -6,15 +6,21 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from harness.catalogue import FEATURES_DIR
 from harness.plan import all_cases
 from reference_impl.stack.api import RunningStack
-from tests.checklist_process import by_case, external_args, latest_document, output_lines, run_checklist
+from tests import secret_collector
+from tests.checklist_process import (
+    by_case,
+    external_args,
+    latest_document,
+    on_embedded_stack,
+    output_lines,
+    run_checklist,
+    written_texts,
+)
 from tests.fake_deployment import Answer, OpaqueTokens, serve
 
-on_embedded_stack = pytest.mark.parametrize("stack", ["embedded"], indirect=True)
 WINDOW = 12  # no run of this many characters of a secret may appear anywhere
 _RUN = re.compile(rf"[A-Za-z0-9._~+/=-]{{{WINDOW},}}")
 
@@ -29,23 +35,6 @@ def leaked_fragments(secrets: set[str], text: str) -> set[str]:
             if secret:
                 found.add(secret)
     return found
-
-
-def written_texts(report: Path, terminal: str) -> dict[str, str]:
-    texts = {
-        path.name: path.read_text(encoding="utf-8") for path in report.iterdir() if path.suffix != ".png"
-    }
-    texts["terminal"] = terminal
-    return texts
-
-
-def collected_secrets(folder: Path) -> set[str]:
-    return {
-        line
-        for path in folder.glob("secrets-*.txt")
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line
-    }
 
 
 @on_embedded_stack
@@ -83,7 +72,7 @@ def test_opaque_tokens_never_appear_whole_or_cut_in_any_report_or_the_terminal(
     assert "«masked:" in cases[("AUTH-REFRESH-03", ())]["message"]
     # Values the feature files spell out (the malformed token "not-a-jwt-token") are public, not secrets.
     public = "".join(path.read_text(encoding="utf-8") for path in FEATURES_DIR.glob("*.feature"))
-    secrets = {secret for secret in tokens | collected_secrets(collected) if secret not in public}
+    secrets = {secret for secret in tokens | secret_collector.collected(collected) if secret not in public}
     texts = written_texts(tmp_path / "reports" / "latest", result.stdout + result.stderr)
     for path in (tmp_path / "reports" / "allure-results").iterdir():
         texts[f"allure-results/{path.name}"] = path.read_text(encoding="utf-8")

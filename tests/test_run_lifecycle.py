@@ -26,12 +26,12 @@ from tests.checklist_process import (
     environment,
     external_args,
     latest_document,
+    on_embedded_stack,
     output_lines,
     run_checklist,
 )
 from tests.fake_deployment import Answer, always, serve
 
-on_embedded_stack = pytest.mark.parametrize("stack", ["embedded"], indirect=True)
 DEAD = "http://127.0.0.1:9"  # the discard port: nothing listens there
 
 

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from reference_impl.stack.processes import free_port, wait_until
-from tests.lone_service import read_until_ready
+from tests.lone_service import read_until_ready, start_up
 
 UP = [sys.executable, "-m", "reference_impl", "up"]
 
@@ -63,13 +63,10 @@ def test_bad_database_url_is_one_line(tmp_path: Path, database_url: str, expecte
 
 def test_sigterm_stops_every_process(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("auth", "users", "webhook")}
-    argv = [*UP, "--backend", "embedded", "--log-dir", str(tmp_path / "logs")]
-    for name, port in ports.items():
-        argv += [f"--{name}-port", str(port)]
-    up = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    up = start_up(tmp_path / "logs", ports, stderr=subprocess.PIPE)
     try:
         lines = read_until_ready(up)
-        assert lines and lines[0].startswith("backend: embedded"), "".join(lines) + up.stderr.read()  # type: ignore[union-attr]
+        assert lines[0].startswith("backend: embedded"), "".join(lines)
         for port in ports.values():
             assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
         children = psutil.Process(up.pid).children(recursive=True)
@@ -95,13 +92,9 @@ def _zombie_or_running(process: psutil.Process) -> bool:
 def test_a_service_that_dies_stops_up_with_its_name(tmp_path: Path) -> None:
     """`up` supervises: a dead service is reported at once, everything else is stopped, the exit code is 1, and
     nothing is left behind, not even a <defunct> entry."""
-    argv = [*UP, "--backend", "embedded", "--log-dir", str(tmp_path / "logs")]
-    for name in ("auth", "users", "webhook"):
-        argv += [f"--{name}-port", "0"]
-    up = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    up = start_up(tmp_path / "logs", dict.fromkeys(("auth", "users", "webhook"), 0), stderr=subprocess.PIPE)
     try:
-        lines = read_until_ready(up)
-        assert lines and lines[-1].startswith("ready in"), "".join(lines) + up.stderr.read()  # type: ignore[union-attr]
+        read_until_ready(up)
         children = psutil.Process(up.pid).children(recursive=True)
         [users] = [
             child
@@ -129,25 +122,8 @@ def test_the_env_file_up_writes_runs_every_case_green_against_it(tmp_path: Path)
     from tests.checklist_process import latest_document, run_checklist
 
     environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    up = subprocess.Popen(
-        [
-            *UP,
-            "--backend",
-            "embedded",
-            "--log-dir",
-            str(tmp_path / "logs"),
-            "--auth-port",
-            "0",
-            "--users-port",
-            "0",
-            "--webhook-port",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=environment,
-    )
+    ports = dict.fromkeys(("auth", "users", "webhook"), 0)
+    up = start_up(tmp_path / "logs", ports, stderr=subprocess.STDOUT, env=environment)
     try:
         lines = read_until_ready(up)
         env_file = Path(next(line for line in lines if line.startswith("env file ")).split()[2])

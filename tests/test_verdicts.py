@@ -1,19 +1,20 @@
 """Verdicts on broken deployments name their true cause: blocked vs failed, the row's own exchange, connection
 hygiene. Each broken deployment is a small fake served on loopback in front of (or instead of) a real service."""
 
+import dataclasses
 import json
 import re
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from junitparser import Error, JUnitXml
 
 from harness.plan import all_cases
 from reference_impl.stack.api import RunningStack
-from tests.checklist_process import by_case, external_args, latest_document, run_checklist
+from tests.checklist_process import by_case, external_args, latest_document, on_embedded_stack, run_checklist
+from tests.conftest import Api
 from tests.fake_deployment import (
     HANG_UP,
     INTERNAL_ERROR,
@@ -22,10 +23,10 @@ from tests.fake_deployment import (
     Request,
     Respond,
     always,
+    gateway,
     serve,
 )
 
-on_embedded_stack = pytest.mark.parametrize("stack", ["embedded"], indirect=True)
 # The cases that need a registered user (a Given, or a token presented in another's place), and inject no fault,
 # which would skip them first.
 STARTS_FROM_A_USER = {
@@ -116,22 +117,11 @@ def test_a_blocked_users_row_never_shows_a_status_the_users_service_did_not_give
 
 def _proxy_to(upstream: str, rewrite: dict[int, int]) -> Respond:
     """A respond function forwarding to a real service, with some statuses rewritten."""
-    client = httpx.Client(timeout=10)
+    forward = gateway({"/": upstream})
 
     def respond(request: Request) -> Answer:
-        headers = {
-            k: v
-            for k, v in request.headers.items()
-            if k.lower() in ("content-type", "authorization", "x-request-id")
-        }
-        answer = client.request(
-            request.method, upstream + request.path, content=request.body, headers=headers
-        )
-        return Answer(
-            rewrite.get(answer.status_code, answer.status_code),
-            answer.content,
-            answer.headers.get("content-type", "application/json"),
-        )
+        answer = forward(request)
+        return dataclasses.replace(answer, status=rewrite.get(answer.status, answer.status))
 
     return respond
 
@@ -333,16 +323,11 @@ def test_an_expiry_row_is_blocked_where_re_signed_tokens_cannot_test_expiry(
 
 @on_embedded_stack
 def test_a_genuinely_expired_token_given_by_the_team_is_used_as_it_is(
-    stack: RunningStack, tmp_path: Path
+    stack: RunningStack, api: Api, tmp_path: Path
 ) -> None:
     from harness.faults.tokens import mint_expired
-    from tests.conftest import Api
 
-    api = Api(stack)
-    try:
-        _, tokens = api.registered()
-    finally:
-        api.close()
+    _, tokens = api.registered()
     expired = mint_expired(tokens["refresh_token"], stack.jwt_secret)  # stands in for one that aged
     result = run_checklist(
         tmp_path, "-m", "AUTH-REFRESH-02", *external_args(stack), EXPIRED_REFRESH_TOKEN=expired

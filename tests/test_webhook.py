@@ -1,15 +1,13 @@
 """webhook over real HTTP: the result of to_can.process_webhook, validation, request ids and the log."""
 
-import asyncio
 import json
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from reference_impl.stack.api import RunningStack
 from reference_impl.stack.processes import wait_until
-from tests.conftest import Api, webhook_payload
+from tests.conftest import Api, sql, webhook_payload
 
 
 def test_valid_webhook_returns_the_function_result(api: Api) -> None:
@@ -29,14 +27,7 @@ def test_repeat_is_idempotent_and_extra_fields_are_kept(api: Api, stack: Running
     assert first.status_code == second.status_code == 200
     assert first.json() == second.json()
 
-    async def stored() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(stack.database_url)
-        try:
-            return await conn.fetch("SELECT callback FROM to_can.payments WHERE id = $1", payload["Id"])
-        finally:
-            await conn.close()
-
-    rows = asyncio.run(stored())
+    rows = sql(stack, "SELECT callback FROM to_can.payments WHERE id = $1", payload["Id"])
     assert len(rows) == 1
     assert json.loads(rows[0]["callback"])["PaidAt"] == "2025-11-24 13:05:00"
 
@@ -136,18 +127,10 @@ def test_ids_that_differ_only_in_case_or_width_are_one_payment(api: Api, stack: 
     for variant in (payload["Id"].upper(), fullwidth):
         again = api.post_webhook({**payload, "Id": variant})
         assert (again.status_code, again.json()) == (200, first.json())
-
-    async def count() -> int:
-        conn = await asyncpg.connect(stack.database_url)
-        try:
-            n: int = await conn.fetchval(
-                "SELECT count(*) FROM to_can.payments WHERE lower(id) = lower($1)", payload["Id"]
-            )
-            return n
-        finally:
-            await conn.close()
-
-    assert asyncio.run(count()) == 1
+    stored = sql(
+        stack, "SELECT count(*) AS n FROM to_can.payments WHERE lower(id) = lower($1)", payload["Id"]
+    )
+    assert stored[0]["n"] == 1
 
 
 @pytest.mark.parametrize(

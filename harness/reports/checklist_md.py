@@ -8,9 +8,10 @@ import json
 import re
 from typing import Any
 
-from harness.catalogue import PROJECT_ROOT, SERVICE_TAGS, rows
+from harness.catalogue import PROJECT_ROOT, rows
 from harness.outcomes import ICONS, LABELS, OUTCOMES
-from harness.reports.document import log_summary, primary_exchange, verdict_line
+from harness.reports.compare import CHANGE_KINDS
+from harness.reports.document import counts, counts_by_service, log_summary, primary_exchange, verdict_line
 
 CHECKLIST_PATH = PROJECT_ROOT / "docs" / "checklist.ru.md"
 # Rows that the checklist states as notes (💡) under a table rather than as table rows.
@@ -49,15 +50,14 @@ def _result_cells(cases: list[dict[str, Any]]) -> list[str]:
         verdicts.append(f"{ICONS[case['outcome']]} {_cell(verdict_line(case), 200)}")
         if exchange is None:
             statuses.append("—")
-        elif exchange["status"] is None:
+            continue
+        if exchange["status"] is None:
             statuses.append(exchange.get("error") or "нет ответа")
         else:
             statuses.append(str(exchange["status"]))
-        bodies.append(_short_body((exchange or {}).get("response_body")))
-        request_ids.append(
-            (exchange or {}).get("request_id_received") or (exchange or {}).get("request_id_sent") or ""
-        )
-        logs.append(log_summary(exchange) if exchange else "")
+        bodies.append(_short_body(exchange.get("response_body")))
+        request_ids.append(exchange.get("request_id_received") or exchange.get("request_id_sent") or "")
+        logs.append(log_summary(exchange))
     join = " / ".join
     return [
         join(verdicts),
@@ -84,7 +84,8 @@ def _changes(changes: list[dict[str, Any]], compared: dict[str, Any] | None) -> 
     if not changes:
         return [title + " нет изменений.", ""]
     out = [title]
-    for kind, heading in _CHANGE_KINDS_RU.items():
+    for kind in CHANGE_KINDS:
+        heading = _CHANGE_KINDS_RU[kind]
         chosen = [change for change in changes if change["kind"] == kind]
         if chosen:
             items = ", ".join(
@@ -126,18 +127,12 @@ def _header(
     for service, entry in (run.get("preflight") or {}).items():
         if entry.get("problem"):
             out += [f"> ℹ️ {service}: {_cell(entry['problem'], 300)} (не нужен выбранным строкам)", ""]
-    services = [s for s in (*SERVICE_TAGS, "extra") if any(case["service"] == s for case in cases)]
     out += [
         _table_row(["Сервис", *(f"{ICONS[o]} {LABELS[o]}" for o in OUTCOMES), "всего"]),
         _table_row(["---"] * (len(OUTCOMES) + 2)),
     ]
-    for service in [*services, "всего"]:
-        chosen = [case for case in cases if service in ("всего", case["service"])]
-        out.append(
-            _table_row(
-                [service, *(str(sum(c["outcome"] == o for c in chosen)) for o in OUTCOMES), str(len(chosen))]
-            )
-        )
+    for service, tally in [*counts_by_service(cases).items(), ("всего", counts(cases))]:
+        out.append(_table_row([service, *(str(tally[o]) for o in OUTCOMES), str(tally["total"])]))
     return [*out, "", "---", ""]
 
 
@@ -165,13 +160,14 @@ def render_checklist_md(document: dict[str, Any]) -> str:
     for line in CHECKLIST_PATH.read_text(encoding="utf-8").splitlines():
         section = _SECTION_SERVICE.match(line)
         if section:
-            service = section.group(1) or "cross"
-            tested = urls.get("webhook" if service == "webhook_2can" else service)
+            named = section.group(1) or "cross"
+            service = "webhook" if named == "webhook_2can" else named  # the checklist's name for the webhook
+            tested = urls.get(service)
             if tested:  # the section names the URL this run tested, not the checklist's default
                 line = _SECTION_URL.sub(f"(`{tested}`)", line)
         if in_note and not line.startswith(">"):
             # The rows the checklist states as notes get their own small table after the note.
-            note_ids = notes_by_service.pop(service if service != "webhook_2can" else "webhook", [])
+            note_ids = notes_by_service.pop(service, [])
             if note_ids:
                 out += ["", _table_row(["ID", "Проверка", *RESULT_COLUMNS]), _table_row(["---"] * 7)]
                 out += [

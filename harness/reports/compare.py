@@ -18,6 +18,10 @@ KINDS = (
 )
 
 
+# Every kind a change can be, in the order the reports list them.
+CHANGE_KINDS = (*(name for name, _, _ in KINDS), "other")
+
+
 def case_key(case: dict[str, Any]) -> str:
     """A case's identity across runs: its row ID (or EXTRA- id) and example."""
     example = case.get("example") or {}

@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 
-from harness.catalogue import Row
-from harness.outcomes import ICONS, LABELS, OUTCOMES, Outcome
+from harness.catalogue import SERVICE_TAGS, Row
+from harness.outcomes import LABELS, OUTCOMES, Outcome
 from harness.recorder import Exchange, exchange_dict
 from harness.reports.compare import Baseline
 from harness.reports.compare import apply as apply_baseline
 
 SCHEMA_VERSION = 2
-OUTCOME_ICONS = ICONS
+SERVICE_ORDER = (*SERVICE_TAGS, "extra")
 
 
 def _version(package: str) -> str:
@@ -64,17 +64,32 @@ def case_entry(
     }
 
 
+def subject_exchange(case: dict[str, Any]) -> dict[str, Any] | None:
+    """The exchange the verdict is about: the one `subject_seq` names (the row's own call, or the call that
+    blocked it); for a judged case without one, the last the row names (never a recovery check)."""
+    exchanges: list[dict[str, Any]] = case.get("exchanges") or []
+    seq = case.get("subject_seq")
+    if seq is not None:
+        return next((e for e in exchanges if e.get("seq") == seq), None)
+    if case.get("outcome") not in ("passed", "failed"):
+        return None
+    primaries = [exchange for exchange in exchanges if exchange.get("role") == "primary"]
+    return primaries[-1] if primaries else None
+
+
 def primary_exchange(case: dict[str, Any]) -> dict[str, Any] | None:
     """The row's own exchange, the one its status and body are shown from: for a row with several, the one the
-    check failed on, else the last one the row names (never a recovery check). None for a case that was not
-    judged (blocked, skipped, not run): its status would be some other call's."""
-    exchanges: list[dict[str, Any]] = case["exchanges"]
-    if case["outcome"] not in ("passed", "failed"):
-        return None
-    if case.get("subject_seq") is not None:
-        return next((e for e in exchanges if e["seq"] == case["subject_seq"]), None)
-    primaries = [exchange for exchange in exchanges if exchange["role"] == "primary"]
-    return primaries[-1] if primaries else None
+    check failed on. None for a case that was not judged (blocked, skipped, not run): its status would be some
+    other call's."""
+    return subject_exchange(case) if case["outcome"] in ("passed", "failed") else None
+
+
+def example_text(case: dict[str, Any]) -> str:
+    """The case's example as `name=value, …` (empty for a plain scenario)."""
+    example = case.get("example")
+    if not isinstance(example, dict):
+        return ""
+    return ", ".join(f"{name}={value}" for name, value in example.items())
 
 
 def verdict_line(case: dict[str, Any]) -> str:
@@ -139,6 +154,13 @@ def counts(cases: list[dict[str, Any]]) -> dict[str, int]:
     for case in cases:
         result[case["outcome"]] += 1
     return result
+
+
+def counts_by_service(cases: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """`counts` of each service that has cases, in the checklist's order (any other service after, by name)."""
+    present = {case["service"] for case in cases}
+    order = [s for s in SERVICE_ORDER if s in present] + sorted(present - set(SERVICE_ORDER))
+    return {service: counts([case for case in cases if case["service"] == service]) for service in order}
 
 
 def run_document(

@@ -21,22 +21,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.outcomes import LABELS, OUTCOMES
-from harness.reports.compare import KINDS, case_key
-from harness.reports.document import primary_exchange, verdict_line
+from harness.reports.compare import CHANGE_KINDS, case_key
+from harness.reports.document import (
+    SERVICE_ORDER,
+    example_text,
+    primary_exchange,
+    subject_exchange,
+    verdict_line,
+)
 
 if TYPE_CHECKING:
     from jinja2 import Template
     from markupsafe import Markup
 
 TEMPLATES = Path(__file__).parent / "templates"
-SERVICE_ORDER = ("auth", "users", "webhook", "cross", "extra")
 RUN_STATUS_LABELS = {
     "completed": "completed",
     "interrupted": "interrupted",
     "error": "error",
     "running": "running (report written mid-run)",
 }
-CHANGE_KINDS = (*(name for name, _, _ in KINDS), "other")
 ROLE_NOTES = {
     "setup": "prepares the case",
     "primary": "the call the row is about",
@@ -135,18 +139,6 @@ def _log_view(log: Any) -> dict[str, Any]:
     }
 
 
-def _subject(case: dict[str, Any], exchanges: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The exchange the detail highlights: the verdict's own call (for a blocked case, the call that blocked
-    it), else the last exchange in the primary role."""
-    seq = case.get("subject_seq")
-    if seq is not None:
-        found = next((exchange for exchange in exchanges if exchange.get("seq") == seq), None)
-        if found is not None:
-            return found
-    primaries = [exchange for exchange in exchanges if exchange.get("role") == "primary"]
-    return primaries[-1] if primaries else None
-
-
 def _anchors(cases: list[dict[str, Any]]) -> list[str]:
     """A stable, unique element id per case for links into the report: its node id with the unsafe parts
     dropped (Cyrillic stays: an id may hold any letter), numbered when two reduce to the same."""
@@ -160,18 +152,15 @@ def _anchors(cases: list[dict[str, Any]]) -> list[str]:
     return anchors
 
 
-def _example_text(example: Any) -> str:
-    if not isinstance(example, dict) or not example:
-        return ""
-    return ", ".join(f"{name}={value}" for name, value in example.items())
-
-
 def _case_view(case: dict[str, Any], index: int, anchor: str) -> dict[str, Any]:
     outcome = str(case.get("outcome"))
     exchanges = [exchange for exchange in case.get("exchanges") or [] if isinstance(exchange, dict)]
     case = {**case, "exchanges": exchanges, "outcome": outcome}
     own = primary_exchange(case)  # None for a case that was not judged: its status would be another call's
-    subject = _subject(case, exchanges)
+    subject = subject_exchange(case)  # the detail highlights it: for a blocked case, the call that blocked it
+    views = [
+        _exchange_view(exchange, is_subject=exchange is subject, outcome=outcome) for exchange in exchanges
+    ]
     verdict = verdict_line(case) if outcome != "passed" else ""
     previous = case.get("previous_outcome")
     title_en = case.get("title_en")
@@ -184,7 +173,7 @@ def _case_view(case: dict[str, Any], index: int, anchor: str) -> dict[str, Any]:
         "outcome": outcome,
         "title": case.get("title"),
         "title_en": title_en if title_en and title_en != case.get("title") else None,
-        "example": _example_text(case.get("example")),
+        "example": example_text(case),
         "endpoint": case.get("endpoint"),
         "expected": case.get("expected"),
         "nodeid": case.get("nodeid"),
@@ -197,11 +186,8 @@ def _case_view(case: dict[str, Any], index: int, anchor: str) -> dict[str, Any]:
         "message": case.get("message"),
         "reason": case.get("reason"),
         "duration_s": case.get("duration_s"),
-        "own": None if own is None else _exchange_view(own, is_subject=False, outcome=outcome),
-        "exchanges": [
-            _exchange_view(exchange, is_subject=exchange is subject, outcome=outcome)
-            for exchange in exchanges
-        ],
+        "own": next((view for view, exchange in zip(views, exchanges, strict=True) if exchange is own), None),
+        "exchanges": views,
     }
 
 

@@ -11,13 +11,12 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from harness.outcomes import LABELS
-from harness.reports.document import log_summary, primary_exchange
+from harness.reports.document import example_text, log_summary, primary_exchange
 
 
 def case_name(case: dict[str, Any]) -> str:
-    example = case.get("example") or {}
-    suffix = " [" + ", ".join(f"{k}={v}" for k, v in example.items()) + "]" if example else ""
-    return f"{case['case_id']} {case['title']}{suffix}"
+    example = example_text(case)
+    return f"{case['case_id']} {case['title']}" + (f" [{example}]" if example else "")
 
 
 def _evidence(case: dict[str, Any]) -> str:
@@ -34,13 +33,13 @@ def _evidence(case: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _run_problem(run: dict[str, Any], cases: list[dict[str, Any]]) -> str | None:
+def _run_problem(run: dict[str, Any]) -> str | None:
     """Why the run as a whole is not a result CI may trust, if it is not."""
     if run["status"] == "error":
         return str(run["error"] or "the run could not start")
     if run["status"] == "interrupted":
-        not_run = sum(case["outcome"] == "not_run" for case in cases)
-        return f"the run was interrupted: {not_run} of {len(cases)} cases not run"
+        counts = run["counts"]
+        return f"the run was interrupted: {counts['not_run']} of {counts['total']} cases not run"
     return None
 
 
@@ -48,7 +47,7 @@ def render_junit(document: dict[str, Any]) -> str:
     run = document["run"]
     counts = run["counts"]
     cases = document["cases"]
-    problem = _run_problem(run, cases)
+    problem = _run_problem(run)
     suite = ET.Element(
         "testsuite",
         name="checklist",

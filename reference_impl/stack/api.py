@@ -144,7 +144,9 @@ def _migrate_when_ready(database_url: str, timeout: float, check_alive: Callable
     wait_until(lambda: asyncio.run(attempt()), timeout=timeout, what=f"PostgreSQL at {shown}")
 
 
-def _check_redis(redis_url: str, timeout: float, check_alive: Callable[[], None]) -> None:
+def wait_for_redis(redis_url: str, timeout: float, check_alive: Callable[[], None]) -> None:
+    """Until Redis answers a PING; `check_alive` raises when the server it waits for is gone."""
+
     def answers() -> bool:
         check_alive()
         try:
@@ -230,7 +232,7 @@ def reference_stack(config: StackConfig | None = None) -> Iterator[RunningStack]
                 process.check_running(when)
 
         _migrate_when_ready(data.database_url, ready_timeout, check_alive)
-        _check_redis(data.redis_url, ready_timeout, check_alive)
+        wait_for_redis(data.redis_url, ready_timeout, check_alive)
         origins = {name: f"http://{config.host}:{ports[name]}" for name in SERVICES}
 
         # One client for every poll: a new one per poll built an SSL context each time, about 1.5 s of CPU per boot
