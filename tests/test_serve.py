@@ -74,11 +74,12 @@ def test_two_workers_honour_a_logout_and_stop_together(api: Api, stack: RunningS
 
 async def _exchange(origin: str, chunks: list[bytes], pause: float = 0.0) -> tuple[bytes, float]:
     """Send `chunks` (pausing between them) until the server answers or closes; its whole answer and when the
-    connection ended, seconds after it opened."""
+    connection ended, seconds after the client began to open it (before the server's accept, so never less than
+    the server's own count however late a busy loop resumes this coroutine)."""
     url = urlsplit(origin)
     assert url.hostname and url.port
-    reader, writer = await asyncio.open_connection(url.hostname, url.port)
     started = time.monotonic()
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
 
     async def send() -> None:
         with contextlib.suppress(ConnectionError):
