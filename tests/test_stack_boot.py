@@ -1,9 +1,17 @@
-"""Booting the embedded backend: ports that cannot collide, and a data process that dies fails the boot at once."""
+"""Booting the embedded backend: ports that cannot collide, a data process that dies fails the boot at once, and
+the initdb template every boot copies is published whole even when first boots race."""
 
+import os
 import socket
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
+import pytest
+
+from reference_impl.stack.api import _scratch_dir
 from reference_impl.stack.backends import EmbeddedBackend
 from reference_impl.stack.processes import StackError, free_port, wait_until
 
@@ -35,3 +43,43 @@ def test_a_data_process_that_dies_during_boot_is_reported_at_once(tmp_path: Path
 
         # Well before the 60 s boot deadline the stack would otherwise have waited out.
         wait_until(dead, timeout=20, what="the boot check to notice redis exited")
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """Where a stack keeps its throwaway data (memory, where there is some): the template is staged there."""
+    with tempfile.TemporaryDirectory(dir=_scratch_dir()) as folder:
+        yield Path(folder)
+
+
+def _template_boot(scratch: Path, name: str) -> Path:
+    """The initdb template one embedded backend's PostgreSQL starts from (made if missing)."""
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    backend = EmbeddedBackend(scratch / name, scratch / f"{name}-logs")
+    backend.workdir.mkdir()
+    user = backend._prepare_permissions(POSTGRES_BIN_PATH) if os.geteuid() == 0 else None
+    return backend._initialised_template(POSTGRES_BIN_PATH, user)
+
+
+def test_first_boots_at_once_publish_one_whole_template(
+    scratch: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two stacks booting for the first time on one machine: both get the one template, whole, and nothing half
+    copied is left in the cache (on disk, while the staging is in memory)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with ThreadPoolExecutor(2) as pool:
+        templates = list(pool.map(lambda name: _template_boot(scratch, name), ["one", "two"]))
+    assert templates[0] == templates[1] and (templates[0] / "PG_VERSION").exists()
+    assert [path.name for path in templates[0].parent.iterdir()] == [templates[0].name]
+
+
+def test_a_half_copied_template_is_replaced(
+    scratch: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    template = _template_boot(scratch, "first")
+    (template / "PG_VERSION").unlink()  # what an interrupted copy leaves
+    assert _template_boot(scratch, "second") == template
+    assert (template / "PG_VERSION").exists()
+    assert [path.name for path in template.parent.iterdir()] == [template.name]

@@ -328,14 +328,24 @@ class EmbeddedBackend:
             output = getattr(exc, "stderr", "") or ""
             raise StackError(f"embedded PostgreSQL: initdb failed: {output.strip()[-300:]}") from exc
         template.parent.mkdir(parents=True, exist_ok=True)
+        # Published with one rename on the cache's own filesystem (the staging is usually in memory, where `mv`
+        # would copy file by file): a boot never sees half a template, and concurrent first boots race harmlessly.
+        beside = template.parent / f".{template.name}.{os.getpid()}.{secrets.token_hex(4)}"
         try:
-            # Atomic publish: concurrent first boots race here and exactly one template wins.
             subprocess.run(
-                ["mv", "-T", str(staging), str(template)], check=True, capture_output=True, timeout=60
+                ["mv", "-T", str(staging), str(beside)], check=True, capture_output=True, text=True
             )
-        except subprocess.CalledProcessError:
-            if not (template / "PG_VERSION").exists():
-                raise
+            if template.exists() and not (template / "PG_VERSION").exists():
+                shutil.rmtree(
+                    template, ignore_errors=True
+                )  # half a copy, from a version that published by `mv`
+            beside.rename(template)
+        except (subprocess.CalledProcessError, OSError) as exc:
+            shutil.rmtree(beside, ignore_errors=True)
+            if not (template / "PG_VERSION").exists():  # else another boot published it first: use that one
+                detail = getattr(exc, "stderr", None) or exc
+                message = f"embedded PostgreSQL: cannot keep the initdb template in {template}: {detail}"
+                raise StackError(message) from exc
         return template
 
     def _prepare_permissions(self, bin_path: Path) -> str:
