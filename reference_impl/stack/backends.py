@@ -300,7 +300,9 @@ class EmbeddedBackend:
     def _initialised_template(self, bin_path: Path, user: str | None) -> Path:
         """An initdb'd data directory, made once per PostgreSQL build and user and reused by every boot."""
         binary = (bin_path / "postgres").stat()
-        build = hashlib.sha256(f"{bin_path}:{binary.st_size}:{binary.st_mtime_ns}".encode()).hexdigest()[:12]
+        # The build, not where it is installed: environments that share one installed wheel (uv links its files
+        # from its cache) share one template, instead of a 38 MB copy and an initdb per virtualenv.
+        build = hashlib.sha256(f"{binary.st_size}:{binary.st_mtime_ns}".encode()).hexdigest()[:12]
         template = _cache_dir() / f"pgdata-template-{build}-{user or os.getuid()}"
         if (template / "PG_VERSION").exists():
             return template
