@@ -19,7 +19,7 @@ import subprocess
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +47,7 @@ class LogLookup:
     source: str  # the spec, e.g. "file:logs/webhook.log"
     configured: bool
     records: list[LogRecord] = field(default_factory=list)
-    read: list[LogRecord] = field(
-        default_factory=list
-    )  # every record of the last read, for `records_between`
+    read: list[LogRecord] = field(default_factory=list)  # every record of the last read, for `records_near`
 
 
 class LogSourceError(RuntimeError):
@@ -440,10 +438,19 @@ def record_time(record: LogRecord) -> datetime | None:
     return moment if moment.tzinfo else moment.astimezone()
 
 
-def records_between(records: list[LogRecord], start: datetime, end: datetime) -> list[LogRecord]:
-    """The records whose own timestamp falls within [start, end]: for a service that logs no request id, what
-    it wrote while an exchange ran (from the records `find` read last, which waited for them)."""
-    return [record for record in records if (moment := record_time(record)) and start <= moment <= end]
+def records_near(
+    records: list[LogRecord], start: datetime, end: datetime, slack: timedelta
+) -> list[LogRecord]:
+    """For a service that logs no request id, what it most likely wrote for an exchange that ran from `start`
+    to `end` (from the records `find` read last, which waited for them): the records whose own timestamp is
+    within `slack` of that span, those written during it first, then the nearer before the farther, so that a
+    neighbouring request's record is never shown ahead of the exchange's own."""
+
+    def distance(moment: datetime) -> timedelta:
+        return max(start - moment, moment - end, timedelta(0))
+
+    timed = [(distance(moment), record) for record in records if (moment := record_time(record))]
+    return [record for away, record in sorted(timed, key=lambda pair: pair[0]) if away <= slack]
 
 
 def find_records(path: Path, request_id: str, *, deadline_seconds: float) -> list[LogRecord]:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import httpx
 
-from harness.logs import LogRecord, LogSource, LogSourceError, find, records_between
+from harness.logs import LogRecord, LogSource, LogSourceError, find, records_near
 
 # setup: prepares the case; primary: the row's own call; recovery: a call after a fault was undone (the target
 # must work again), shown in the detail but never as the row's answer.
@@ -186,7 +186,7 @@ class LogCorrelator:
                 )
             start = datetime.fromisoformat(exchange.started_at)
             end = start + timedelta(milliseconds=exchange.elapsed_ms)
-            nearby = records_between(lookup.read, start - TIME_SLACK, end + TIME_SLACK)
+            nearby = records_near(lookup.read, start, end, TIME_SLACK)
         except LogSourceError as exc:
             return LogEvidence(source=source.spec, configured=True, error=str(exc))
         return LogEvidence(

@@ -3,6 +3,7 @@
 import os
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,37 @@ from harness.logs import (
     normalise_level,
     parse_line,
     parse_log_source,
+    records_near,
 )
+
+# ---- records by time, for a service that logs no request id ----------------------------------------------------
+
+
+def test_records_by_time_put_the_exchange_own_first_and_leave_out_the_far_ones() -> None:
+    """A neighbouring request's record, written just before the exchange, must not be shown as its record."""
+    start = datetime(2025, 11, 24, 13, 4, 8, tzinfo=UTC)
+
+    def at(offset_ms: int, message: str) -> LogRecord:
+        moment = (start + timedelta(milliseconds=offset_ms)).isoformat()
+        return LogRecord(level="INFO", message=message, raw=message, timestamp=moment)
+
+    records = [
+        at(-1500, "long before"),
+        at(-300, "the previous request"),
+        at(40, "the exchange's own"),
+        at(60, "the exchange's second"),
+        at(250, "the next request"),
+        at(2000, "long after"),
+        LogRecord(level="INFO", message="no timestamp", raw="no timestamp"),
+    ]
+    near = records_near(records, start, start + timedelta(milliseconds=100), timedelta(seconds=1))
+    assert [record.message for record in near] == [
+        "the exchange's own",
+        "the exchange's second",
+        "the next request",
+        "the previous request",
+    ]
+
 
 # ---- parsing real-world lines ---------------------------------------------------------------------------------
 
