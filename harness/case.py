@@ -640,11 +640,17 @@ class Case:
                 )
             return
         request_id = self.last.headers.get(REQUEST_ID_HEADER)
-        records = [record for record in lookup.records if level is None or record.level == level]
-        self._check(
-            records,
-            f"no {level or ''} record with request id {request_id} in the {service} log ({lookup.source}) "
-            f"within {self.log_wait_seconds:g}s; found: {[(r.level, r.message) for r in lookup.records]}",
+        if any(level is None or record.level == level for record in lookup.records):
+            return
+        if lookup.records:
+            found = f"; its records with that id: {[(r.level, r.message) for r in lookup.records]}"
+        elif lookup.read and not any(record.request_id for record in lookup.read):
+            found = f" (it logs no request ids: none of the {len(lookup.read)} records read carries one)"
+        else:
+            found = ""
+        self._fail(
+            f"the {service} service logged no {f'{level} ' if level else ''}record with request id {request_id} "
+            f"within {self.log_wait_seconds:g}s in {lookup.source}{found}"
         )
 
     def check_evidence(self) -> None:

@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import tempfile
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack
@@ -275,7 +276,7 @@ def _verdict_of(phase: str, report: pytest.TestReport, call: pytest.CallInfo[Non
     if not report.failed:
         return None
     error = call.excinfo.value if call.excinfo is not None else None
-    # A verdict raised after the steps (the evidence every row owes) is the row's own, not a harness error.
+    # A verdict (Blocked, CheckFailed) is the row's own in whatever phase it is raised, not a harness error.
     where = "" if phase == "call" or isinstance(error, Blocked | CheckFailed) else f"error in {phase}: "
     if isinstance(error, Blocked):
         return Verdict("blocked", reason=where + str(error))
@@ -459,18 +460,31 @@ class HarnessPlugin:
             for value in (exchange.request_headers, exchange.request_body, exchange.response_body):
                 self.masker.learn(value)
 
-    def finish_case(self, case: Case, item: pytest.Item) -> None:
+    @pytest.hookimpl
+    def pytest_bdd_after_scenario(self, request: pytest.FixtureRequest) -> None:
+        """Each exchange's log records, then the evidence every row owes, checked while the test still runs: a
+        row without it is a failed row (pytest and its JUnit say "failed"), not an error in teardown. pytest-bdd
+        calls this from a `finally`: when a step's failure is on its way, that failure is the verdict, and the
+        evidence is only gathered."""
+        case = request.node.stash.get(case_key, None)
+        if case is None or not self.settings.evidence:
+            return
+        self.correlator.attach(case.recorder.exchanges)
+        if sys.exc_info()[1] is None:
+            case.check_evidence()
+
+    def finish_case(self, case: Case) -> None:
         try:
             case.undo_faults()  # first: the next case must find the target whole
         finally:
             case.clients.bind(None)
             if self.settings.evidence:
-                self.correlator.attach(case.recorder.exchanges)
+                # Whatever was sent after the steps (undoing a fault) has its records looked up too.
+                self.correlator.attach(
+                    [exchange for exchange in case.recorder.exchanges if exchange.log is None]
+                )
                 if allure.enabled(self.config):  # its steps' secrets were learnt when their report was made
                     allure.attach_evidence(case.recorder.exchanges, self.masker)
-        verdict = item.stash.get(verdict_key, None)
-        if self.settings.evidence and (verdict is None or verdict.outcome == "passed"):
-            case.check_evidence()  # only a row that passed its own checks: its first failure is the verdict
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(
@@ -830,4 +844,4 @@ def case(request: pytest.FixtureRequest, clients: Clients, target: Target) -> It
         try:
             yield current
         finally:
-            plugin.finish_case(current, request.node)
+            plugin.finish_case(current)

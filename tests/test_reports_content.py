@@ -110,7 +110,14 @@ def test_records_of_a_service_that_logs_no_request_id_are_shown_by_time_without_
     ]
     assert logs and all(log["matched_by"] == "time" for log in logs)
     # WEBHOOK-06 is about exactly this, and fails saying so.
-    assert by_case(document)[("WEBHOOK-06", ())]["outcome"] == "failed"
+    webhook_06 = by_case(document)[("WEBHOOK-06", ())]
+    assert webhook_06["outcome"] == "failed"
+    assert "the webhook service logged no record with request id" in webhook_06["message"]
+    assert "(it logs no request ids: none of the" in webhook_06["message"], webhook_06["message"]
+    # Rows without their evidence are failed rows for pytest too (checked in the call phase, not in teardown).
+    failed = sum(case["outcome"] == "failed" for case in document["cases"])
+    summary = result.stdout.strip().splitlines()[-1]
+    assert f"{failed} failed" in summary and "error" not in summary, summary
     # One case per service proves it, and WEBHOOK-06 looks for itself; nothing else waits out the deadline.
     waited = [case["row_id"] or case["title"] for case in document["cases"] if case["duration_s"] >= wait]
     assert len(waited) <= 4, waited
