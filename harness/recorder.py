@@ -141,8 +141,8 @@ TIME_MATCHES_SHOWN = 20
 class LogCorrelator:
     """Finds each exchange's log records: by request id, or, for a service that logs none, by time.
 
-    A service is taken not to log request ids once one case's full wait found records of it written during its
-    exchanges and none carrying the id; from then on its records are shown by time at once, without waiting
+    A service is taken not to log request ids once one case's full wait found records of it without any request
+    id written during its exchanges, and none carrying the id; from then on its records are shown by time at once, without waiting
     for ids that never come. A record carrying an id later puts the waiting back.
     """
 
@@ -186,7 +186,10 @@ class LogCorrelator:
                 )
             start = datetime.fromisoformat(exchange.started_at)
             end = start + timedelta(milliseconds=exchange.elapsed_ms)
-            nearby = records_near(lookup.read, start, end, TIME_SLACK)
+            # Only records that carry no request id: one carrying another id belongs to another request (a
+            # service that logs ids but wrote nothing for this one must not look like one that logs none).
+            anonymous = [record for record in lookup.read if not record.request_id]
+            nearby = records_near(anonymous, start, end, TIME_SLACK)
         except LogSourceError as exc:
             return LogEvidence(source=source.spec, configured=True, error=str(exc))
         return LogEvidence(

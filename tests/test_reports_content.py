@@ -126,6 +126,29 @@ def test_records_of_a_service_that_logs_no_request_id_are_shown_by_time_without_
     assert result.returncode == 1
 
 
+@on_embedded_stack
+def test_a_request_the_service_did_not_log_is_not_taken_for_a_service_that_logs_no_ids(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """The auth service logs request ids, but its records of one case are hidden (as from a service that writes
+    nothing for some 4xx): that row fails for its missing record, and neither its message nor the run's notes
+    say auth logs no request ids, although other requests' records were written within the second."""
+    args = external_args(stack)
+    hidden = "-AUTH-LOGOUT-02-"
+    args[args.index("--auth-log") + 1] = (
+        f"cmd:grep -v -- {hidden} {shlex.quote(str(stack.log_paths['auth']))}"
+    )
+    run_checklist(tmp_path, "-p", "no:randomly", "-m", "auth and not fault", *args, LOG_WAIT_SECONDS="1")
+    document = latest_document(tmp_path)
+    logout_02 = by_case(document)[("AUTH-LOGOUT-02", ())]
+    assert logout_02["outcome"] == "failed"
+    assert "the auth service logged no record with request id" in logout_02["message"], logout_02["message"]
+    assert "logs no request ids" not in logout_02["message"], logout_02["message"]
+    assert "auth" not in document["run"]["log_notes"], document["run"]["log_notes"]
+    failed = [case["case_id"] for case in document["cases"] if case["outcome"] == "failed"]
+    assert failed == ["AUTH-LOGOUT-02"], failed  # (rows needing the signing secret are skipped, saying so)
+
+
 def _broken_webhook() -> Any:
     return lambda request: (
         Answer(500, b'{"detail":"Internal processing error"}', "application/json")
