@@ -18,12 +18,13 @@ CHECKLIST_URLS = {
 }
 # Each service's path under one base URL (a gateway or ingress in front of all three): the checklist's paths.
 SERVICE_PATHS = {"auth": "/api/v1/auth", "users": "/api/v1/users", "webhook": "/webhook"}
+_URL_FIELDS = ("base_url", "auth_base_url", "users_base_url", "webhook_base_url")
 
 
 class HarnessSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore")
 
-    # Unset: external when a base URL is given, else the reference stack.
+    # Unset: external when a URL (the base URL or a service's) is given, else the reference stack.
     target: Literal["reference", "external"] = Field(
         "reference", validation_alias=AliasChoices("target", "checklist_target")
     )
@@ -64,10 +65,14 @@ class HarnessSettings(BaseSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _external_when_a_base_url_is_given(cls, data: Any) -> Any:
+    def _external_when_a_url_is_given(cls, data: Any) -> Any:
+        """A URL means a deployment: one given without a target makes the target external (the reference stack
+        serves its own URLs, so running it would test something else than the URL given, and pass)."""
         if isinstance(data, dict):
             keys = {str(key).lower(): value for key, value in data.items()}
-            if keys.get("base_url") and not (keys.get("target") or keys.get("checklist_target")):
+            if any(keys.get(name) for name in _URL_FIELDS) and not (
+                keys.get("target") or keys.get("checklist_target")
+            ):
                 return {**data, "target": "external"}
         return data
 
@@ -86,7 +91,11 @@ class HarnessSettings(BaseSettings):
         own = {"auth": self.auth_base_url, "users": self.users_base_url, "webhook": self.webhook_base_url}[
             service
         ]
-        return "" if own or not self.base_url else f" (derived from the base URL {self.base_url})"
+        if own:
+            return ""
+        if self.base_url:
+            return f" (derived from the base URL {self.base_url})"
+        return f" (the checklist's default: --{service}-url or --base-url sets it)"
 
     def log_sources(self) -> dict[str, str | None]:
         return {"auth": self.auth_log, "users": self.users_log, "webhook": self.webhook_log}

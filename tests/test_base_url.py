@@ -3,6 +3,7 @@ per-service overrides, precedence, errors, and a whole run through a gateway on 
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,6 +52,10 @@ def test_each_service_url_still_overrides_its_derived_one(
     }
     assert settings.url_origin("webhook") == f" (derived from the base URL {GATEWAY})"
     assert settings.url_origin("auth") == ""
+    # Neither given: the checklist's own address, which a message about it says, and how to set it.
+    assert HarnessSettings(auth_base_url="http://auth.internal/api/v1/auth").url_origin("webhook") == (
+        " (the checklist's default: --webhook-url or --base-url sets it)"
+    )
 
 
 def test_option_beats_environment_beats_dotenv_beats_default(
@@ -65,6 +70,18 @@ def test_option_beats_environment_beats_dotenv_beats_default(
     # An explicit target stays: the base URL is then only kept for when the target is external.
     monkeypatch.setenv("CHECKLIST_TARGET", "reference")
     assert HarnessSettings().target == "reference"
+
+
+@pytest.mark.parametrize("field", ["auth_base_url", "users_base_url", "webhook_base_url"])
+def test_a_service_url_alone_makes_the_target_external(
+    clean_environment: Path, monkeypatch: pytest.MonkeyPatch, field: str
+) -> None:
+    """Else the run would boot the reference stack and pass, having tested nothing at the URL given."""
+    option: dict[str, Any] = {field: "http://127.0.0.1:9/x"}
+    assert HarnessSettings(**option).target == "external"
+    monkeypatch.setenv(field.upper(), "http://127.0.0.1:9/x")
+    assert HarnessSettings().target == "external"
+    assert HarnessSettings(target="reference").target == "reference"  # said explicitly: kept
 
 
 @pytest.mark.parametrize(
