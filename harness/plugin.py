@@ -672,6 +672,13 @@ class HarnessPlugin:
                 terminalreporter.write_line(
                     f"note: {entry['problem']} (no selected case needs the {service} service)"
                 )
+        if unused := self.settings.unused_urls():
+            sources = _given_options(self.config)[1]
+            names = ", ".join(sources.options.get(name) or env_name(name) for name in unused)
+            terminalreporter.write_line(
+                f"note: the target is the reference stack (from {sources.of('target')}), which serves its own URLs:"
+                f" {names} set and not used"
+            )
         if not self.cases:
             return
         terminalreporter.section("checklist")

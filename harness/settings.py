@@ -86,6 +86,12 @@ class HarnessSettings(BaseSettings):
             return self.base_url.rstrip("/") + SERVICE_PATHS[service]
         return CHECKLIST_URLS[service]
 
+    def unused_urls(self) -> list[str]:
+        """The URL settings that are set but not used: the reference stack serves its own URLs."""
+        if self.target != "reference":
+            return []
+        return [name for name in _URL_FIELDS if getattr(self, name)]
+
     def url_origin(self, service: str) -> str:
         """Where a service's URL came from, for messages about it."""
         own = {"auth": self.auth_base_url, "users": self.users_base_url, "webhook": self.webhook_base_url}[

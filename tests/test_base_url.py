@@ -141,3 +141,22 @@ def test_the_option_is_pytest_base_urls_when_that_plugin_is_installed(tmp_path: 
     assert result.returncode == 4 and len(lines) == 1, lines
     assert "auth service does not answer at http://127.0.0.1:9/api/v1/auth" in lines[0]
     assert "(derived from the base URL http://127.0.0.1:9)" in lines[0]
+
+
+def test_urls_set_for_a_run_on_the_reference_stack_are_named_as_not_used(tmp_path: Path) -> None:
+    """`--target reference` said explicitly keeps the URLs set (a .env may hold a deployment's settings), and the
+    run says that they were not used."""
+    result = run_checklist(
+        tmp_path,
+        "-m",
+        "AUTH-REG-01",
+        "--target",
+        "reference",
+        quiet=False,
+        USERS_BASE_URL="http://127.0.0.1:9/api/v1/users",
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert (
+        "note: the target is the reference stack (from option --target), which serves its own URLs:"
+        " USERS_BASE_URL set and not used"
+    ) in result.stdout, result.stdout[-2000:]
