@@ -142,8 +142,8 @@ class LogCorrelator:
     """Finds each exchange's log records: by request id, or, for a service that logs none, by time.
 
     A service is taken not to log request ids once one case's full wait found records of it without any request
-    id written during its exchanges, and none carrying the id; from then on its records are shown by time at once, without waiting
-    for ids that never come. A record carrying an id later puts the waiting back.
+    id written during its exchanges, and none carrying the id; from then on its records are shown by time at
+    once, without waiting for ids that never come. A record carrying an id later puts the waiting back.
     """
 
     def __init__(self, sources: dict[str, LogSource], deadline_seconds: float) -> None:

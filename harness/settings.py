@@ -78,8 +78,11 @@ class HarnessSettings(BaseSettings):
 
     def base_urls(self) -> dict[str, str]:
         """Each service's URL: its own setting, else derived from the base URL, else the checklist's."""
-        given = {"auth": self.auth_base_url, "users": self.users_base_url, "webhook": self.webhook_base_url}
-        return {service: url or self.derived_url(service) for service, url in given.items()}
+        return {service: self._own_url(service) or self.derived_url(service) for service in SERVICE_PATHS}
+
+    def _own_url(self, service: str) -> str | None:
+        url: str | None = getattr(self, f"{service}_base_url")
+        return url
 
     def derived_url(self, service: str) -> str:
         if self.base_url:
@@ -94,10 +97,7 @@ class HarnessSettings(BaseSettings):
 
     def url_origin(self, service: str) -> str:
         """Where a service's URL came from, for messages about it."""
-        own = {"auth": self.auth_base_url, "users": self.users_base_url, "webhook": self.webhook_base_url}[
-            service
-        ]
-        if own:
+        if self._own_url(service):
             return ""
         if self.base_url:
             return f" (derived from the base URL {self.base_url})"

@@ -217,6 +217,18 @@ def _start_in_its_own_group(args: list[str], temp: Path) -> "subprocess.Popen[st
     )
 
 
+def _interrupted_cleanly(
+    processes: list[psutil.Process], temp: Path, reports: Path, output: str, what: str
+) -> dict[str, Any]:
+    """After an interruption: `processes` (the run's stack) gone, no stack data folder left in `temp`, and a
+    report saying `interrupted`, which is returned."""
+    wait_until(lambda: not any(p.is_running() for p in processes), timeout=15, what=what)
+    assert not list(temp.glob("reference-stack-*")), output[-2000:]
+    document = latest_document(reports)
+    assert document["run"]["status"] == "interrupted", output[-2000:]
+    return document
+
+
 @pytest.mark.parametrize("sequence", ["ctrl-c", "tox", "sigterm"])
 def test_an_interrupted_run_says_so_and_leaves_no_process_or_folder(
     request: pytest.FixtureRequest, tmp_path: Path, sequence: str
@@ -241,12 +253,7 @@ def test_an_interrupted_run_says_so_and_leaves_no_process_or_folder(
     finally:
         if run.poll() is None:
             run.kill()
-    wait_until(
-        lambda: not any(child.is_running() for child in children), timeout=15, what="the stack to stop"
-    )
-    assert not list(temp.glob("reference-stack-*")), output[-2000:]
-    document = latest_document(reports)
-    assert document["run"]["status"] == "interrupted", output[-2000:]
+    document = _interrupted_cleanly(children, temp, reports, output, "the stack to stop")
     outcomes = [case["outcome"] for case in document["cases"]]
     assert "passed" in outcomes and "not_run" in outcomes and len(outcomes) == len(all_cases())
     not_run = [case for case in document["cases"] if case["outcome"] == "not_run"]
@@ -285,12 +292,7 @@ def test_ctrl_c_on_tox_checklist_leaves_an_interrupted_report_and_nothing_behind
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
-    wait_until(
-        lambda: not any(p.is_running() for p in [pytest_process, *stack]), timeout=15, what="the run to stop"
-    )
-    assert not list(temp.glob("reference-stack-*")), output[-2000:]
-    document = latest_document(reports)
-    assert document["run"]["status"] == "interrupted", output[-2000:]
+    document = _interrupted_cleanly([pytest_process, *stack], temp, reports, output, "the run to stop")
     assert "not_run" in {case["outcome"] for case in document["cases"]}
 
 
@@ -311,10 +313,5 @@ def test_sigterm_while_the_stack_boots_stops_it_and_says_so(
     finally:
         if run.poll() is None:
             run.kill()
-    wait_until(
-        lambda: not any(p.is_running() for p in started), timeout=15, what="the boot's processes to stop"
-    )
-    assert not list(temp.glob("reference-stack-*")), output[-2000:]
+    _interrupted_cleanly(started, temp, reports, output, "the boot's processes to stop")
     assert "PASSED" not in output
-    document = latest_document(reports)
-    assert document["run"]["status"] == "interrupted"
