@@ -11,14 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from reference_impl.stack.api import _scratch_dir
-from reference_impl.stack.backends import EmbeddedBackend
+from reference_impl.stack.api import RunningStack, StackConfig, _scratch_dir, service_env, start_service
+from reference_impl.stack.backends import DataServices, EmbeddedBackend
 from reference_impl.stack.processes import StackError, free_port, wait_until
 
 
 def test_free_port_never_hands_out_one_port_twice() -> None:
     ports = [free_port() for _ in range(300)]
     assert len(set(ports)) == len(ports)
+
+
+def test_free_ports_are_below_the_range_outgoing_connections_take_theirs_from() -> None:
+    """Else a client's connection could take a chosen port before its server binds it."""
+    low, _ = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    assert low > 21_000, "this machine's ephemeral range leaves no room below it"
+    assert all(20_000 <= free_port() < low for _ in range(50))
 
 
 def test_a_data_process_that_dies_during_boot_is_reported_at_once(tmp_path: Path) -> None:
@@ -83,3 +90,24 @@ def test_a_half_copied_template_is_replaced(
     assert _template_boot(scratch, "second") == template
     assert (template / "PG_VERSION").exists()
     assert [path.name for path in template.parent.iterdir()] == [template.name]
+
+
+def test_a_service_that_cannot_bind_says_why(stack: RunningStack, tmp_path: Path) -> None:
+    """A port taken between its choice and the service's bind: the service has configured its logging by then,
+    so the reason is in its log, not its output, and the boot's error must still carry it."""
+    config = StackConfig(log_dir=tmp_path)
+    data = DataServices(stack.database_url, stack.redis_url)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        service = start_service(
+            "webhook", squatter.getsockname()[1], config, service_env(config, data, "x" * 40)
+        )
+        try:
+            wait_until(lambda: not service.running(), timeout=30, what="the service to give up")
+            with pytest.raises(
+                StackError, match=r"webhook service exited during boot \(code 3\): .*address already in use"
+            ):
+                service.check_running()
+        finally:
+            service.stop()

@@ -125,7 +125,13 @@ def start_service(name: str, port: int, config: StackConfig, env: dict[str, str]
         "--timeout-graceful-shutdown",
         "5",
     ]
-    return ManagedProcess(f"{name} service", argv, output=config.log_dir / f"{name}.out", env=env)
+    return ManagedProcess(
+        f"{name} service",
+        argv,
+        output=config.log_dir / f"{name}.out",
+        log=config.log_dir / f"{name}.log",
+        env=env,
+    )
 
 
 def _migrate_when_ready(database_url: str, timeout: float, check_alive: Callable[[], None]) -> None:

@@ -2,13 +2,16 @@
 
 import contextlib
 import ctypes
+import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -24,6 +27,17 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _readable(line: str) -> str:
+    """A line of output as it is; a JSON log record as its level and message."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line.strip()
+    if not isinstance(record, dict) or "message" not in record:
+        return line.strip()
+    return f"{record.get('level', '')} {record['message']}".strip()
+
+
 class ManagedProcess:
     def __init__(
         self,
@@ -31,6 +45,7 @@ class ManagedProcess:
         argv: Sequence[str],
         *,
         output: Path,
+        log: Path | None = None,
         env: dict[str, str] | None = None,
         user: str | None = None,
         cwd: Path | None = None,
@@ -39,6 +54,9 @@ class ManagedProcess:
         self.name = name
         self.stop_signal = stop_signal
         self.output = output
+        # Where the process logs once it has configured its logging (a service's JSON lines): its output is then
+        # silent, and a failure after that point (a port already taken) is told only there.
+        self.log = log
         output.parent.mkdir(parents=True, exist_ok=True)
         with output.open("ab") as sink:
             # Own session: a Ctrl-C in the terminal reaches the supervisor only, which stops children in order.
@@ -63,11 +81,15 @@ class ManagedProcess:
         return self.popen.poll() is None
 
     def tail(self, lines: int = 5) -> str:
-        try:
-            text = self.output.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
+        """The last lines of its output; where that is empty, the last records of its log."""
+        for path in (self.output, self.log):
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace").strip() if path else ""
+            except OSError:
+                text = ""
+            if text:
+                return " | ".join(_readable(line) for line in text.splitlines()[-lines:])
+        return ""
 
     def check_running(self, when: str = "during boot") -> None:
         """Raise StackError, with the process's last output, if it has exited: a boot then fails at once
@@ -120,16 +142,37 @@ def port_is_free(host: str, port: int) -> bool:
 
 _handed_out: set[int] = set()
 _handed_out_lock = threading.Lock()
+# Independent of `random`'s global state, which test runners reseed alike in every worker.
+_chooser = random.SystemRandom()
+
+
+@cache
+def _listening_ports() -> range:
+    """Where to choose a server's port: below the kernel's ephemeral range, so that no outgoing connection takes
+    the port between its choice and the server's bind (one did, under load: "address already in use"), and above
+    the ports well-known servers use. Empty where that range cannot be read or leaves too little room."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return range(0)
+    ports = range(20_000, low)
+    return ports if len(ports) >= 1_000 else range(0)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free now, and never one this process handed out before: the probe socket is closed before the
     caller binds, so the kernel may offer the same port again, and a stack's five servers would then collide."""
+    ports = _listening_ports()
     with _handed_out_lock:
         while True:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.bind((host, 0))
-                port: int = sock.getsockname()[1]
+            if ports:
+                port = _chooser.choice(ports)
+                if not port_is_free(host, port):
+                    continue
+            else:
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                    sock.bind((host, 0))
+                    port = sock.getsockname()[1]
             if port not in _handed_out:
                 _handed_out.add(port)
                 return port
